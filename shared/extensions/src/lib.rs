@@ -1,0 +1,17 @@
+//! Wire types of Microsoft Entra custom authentication extensions: what Entra POSTs to our
+//! endpoints and exactly what we answer.
+//!
+//! Contract: ../shared/specs/extension-callbacks.md (a) (Microsoft Learn "custom claims provider
+//! reference" and the per-event reference pages). Reading is lenient where Microsoft's own payloads
+//! vary (casing of `type` values, `@odata.Type`, absent optional objects); writing is strict: the
+//! documented literals, exactly one action, claims only as strings or string arrays within 3 KB.
+
+pub mod envelope;
+pub mod events;
+pub mod token_issuance_start;
+
+pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
+pub use events::EventKind;
+pub use token_issuance_start::{
+    ClaimValue, ClaimsError, ProvideClaimsForToken, TokenIssuanceStartRequest,
+};
