@@ -6,10 +6,12 @@
 //! vary (casing of `type` values, `@odata.Type`, absent optional objects); writing is strict: the
 //! documented literals, exactly one action, claims only as strings or string arrays within 3 KB.
 
+pub mod endpoint;
 pub mod envelope;
 pub mod events;
 pub mod token_issuance_start;
 
+pub use endpoint::{CalloutGuard, bad_callout};
 pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
 pub use events::EventKind;
 pub use token_issuance_start::{

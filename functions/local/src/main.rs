@@ -1,0 +1,36 @@
+//! `cargo run -p entra-local`: the whole service on one port against a simulated tenant.
+
+use std::net::{IpAddr, SocketAddr};
+
+use clap::Parser;
+use entra_local::{LocalHost, LocalHostOptions};
+
+/// Runs every entra-hooks function locally against an embedded simulated External ID tenant.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Port for the functions.
+    #[arg(long, env = "ENTRA_LOCAL_PORT", default_value_t = 7071)]
+    port: u16,
+    /// Port for the simulated tenant (0 = any free port).
+    #[arg(long, env = "ENTRA_LOCAL_SANDBOX_PORT", default_value_t = 0)]
+    sandbox_port: u16,
+    /// Address to bind; loopback unless you mean to expose it.
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: IpAddr,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    entra_platform::init_tracing(None, None)?;
+    let args = Args::parse();
+    let host = LocalHost::start(LocalHostOptions {
+        bind: SocketAddr::new(args.bind, args.port),
+        sandbox_bind: SocketAddr::new(args.bind, args.sandbox_port),
+    })
+    .await?;
+    println!("{}", host.banner());
+    tokio::signal::ctrl_c().await?;
+    println!("stopping");
+    Ok(())
+}

@@ -1,0 +1,149 @@
+//! Handler tests through the Lambda event path: an API Gateway HTTP API (v2) event, as lambda_http
+//! receives it in AWS, converted with `lambda_http::request::from_str` and routed by the function's
+//! own router. Tokens are real, signed by the simulated tenant, whose JWKS is fetched over loopback.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::body::Body;
+use entra_extensions::CalloutGuard;
+use entra_sandbox::Sandbox;
+use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use token_issuance_start::{PATH, TokenIssuanceStart, router};
+use tower::ServiceExt;
+
+const FIXTURE: &str = include_str!("fixtures/apigw_v2_proxy_request.json");
+
+fn app(sandbox: &Sandbox) -> axum::Router {
+    let config = sandbox.config();
+    let policy =
+        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
+    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
+    let guard = CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new());
+    router(Arc::new(TokenIssuanceStart::new(guard)), 64 * 1024)
+}
+
+/// The documented request, addressed to the sandbox tenant.
+fn docs_request(tenant_id: &str) -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/vectors/extension-callbacks/docs/tokenIssuanceStart.request.json");
+    let mut body: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    body["data"]["tenantId"] = json!(tenant_id);
+    body
+}
+
+async fn invoke(
+    app: axum::Router,
+    authorization: Option<String>,
+    body: String,
+) -> (u16, Value, http::HeaderMap) {
+    let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+    event["rawPath"] = json!(PATH);
+    event["rawQueryString"] = json!("");
+    event["queryStringParameters"] = json!({});
+    event["requestContext"]["http"]["path"] = json!(PATH);
+    let mut headers = json!({ "content-type": "application/json" });
+    if let Some(value) = authorization {
+        headers["authorization"] = json!(value);
+    }
+    event["headers"] = headers;
+    event["body"] = json!(body);
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let (parts, body) = request.into_parts();
+    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
+    let response = app.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, json, headers)
+}
+
+#[tokio::test]
+async fn valid_callout_through_the_lambda_event_gets_provide_claims() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let token = sandbox.extension_token().sign();
+    let body = docs_request(sandbox.tenant_id()).to_string();
+    let (status, json, headers) =
+        invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
+    assert_eq!(status, 200, "{json}");
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        json,
+        json!({"data": {
+            "@odata.type": "microsoft.graph.onTokenIssuanceStartResponseData",
+            "actions": [{
+                "@odata.type": "microsoft.graph.tokenIssuanceStart.provideClaimsForToken",
+                "claims": {}
+            }]
+        }})
+    );
+}
+
+#[tokio::test]
+async fn missing_or_foreign_tokens_get_401_without_detail() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let body = docs_request(sandbox.tenant_id()).to_string();
+    let foreign = sandbox
+        .extension_token()
+        .claim("azp", "11111111-2222-3333-4444-555555555555")
+        .sign();
+    for authorization in [
+        None,
+        Some("Bearer not-a-jwt".to_owned()),
+        Some(format!("Bearer {foreign}")),
+    ] {
+        let (status, json, headers) =
+            invoke(app(&sandbox), authorization.clone(), body.clone()).await;
+        assert_eq!(status, 401, "{authorization:?}");
+        assert_eq!(
+            json,
+            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
+        );
+        assert_eq!(headers["www-authenticate"], "Bearer");
+    }
+}
+
+#[tokio::test]
+async fn body_for_another_tenant_is_refused() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let token = sandbox.extension_token().sign();
+    let body = docs_request("aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
+    let (status, _, _) = invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn malformed_and_foreign_event_bodies_get_400_json() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let token = format!("Bearer {}", sandbox.extension_token().sign());
+    let mut otp = docs_request(sandbox.tenant_id());
+    otp["type"] = json!("microsoft.graph.authenticationEvent.emailOtpSend");
+    let cases = [
+        ("{\"type\": ".to_owned(), "malformed_json"),
+        ("<xml/>".to_owned(), "malformed_json"),
+        (otp.to_string(), "wrong_event_type"),
+        (
+            json!({"type": "something.else", "data": {}}).to_string(),
+            "unknown_event_type",
+        ),
+    ];
+    for (body, code) in cases {
+        let (status, json, _) = invoke(app(&sandbox), Some(token.clone()), body).await;
+        assert_eq!(status, 400);
+        assert_eq!(json["error"]["code"], code);
+    }
+}
+
+#[tokio::test]
+async fn oversized_body_gets_413_json() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let token = format!("Bearer {}", sandbox.extension_token().sign());
+    let mut body = docs_request(sandbox.tenant_id());
+    body["padding"] = json!("x".repeat(70 * 1024));
+    let (status, json, _) = invoke(app(&sandbox), Some(token), body.to_string()).await;
+    assert_eq!(status, 413);
+    assert_eq!(json["error"]["code"], "payload_too_large");
+}

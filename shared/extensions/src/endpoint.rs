@@ -1,0 +1,94 @@
+//! What every extension endpoint checks before it runs any business logic
+//! (../shared/specs/extension-callbacks.md a.0 steps 2 and 5, and (b)):
+//! the bearer token proves Entra is calling for our tenant, and the unsigned body is bound to it.
+
+use entra_platform::{CommonConfig, HttpError};
+use entra_tokens::{CallerPolicy, KeySet, KeySetOptions, TokenValidator, ValidatedCaller};
+use http::HeaderMap;
+
+use crate::envelope::Callout;
+
+/// Admits a callout: token first, then the body's tenant and extension id against the token and
+/// the configuration. Every refusal is a 401 whose reason is logged, never returned.
+pub struct CalloutGuard {
+    validator: TokenValidator,
+    allowed_extension_ids: Vec<String>,
+}
+
+impl CalloutGuard {
+    /// `allowed_extension_ids` empty means any extension of the tenant may call.
+    pub fn new(validator: TokenValidator, allowed_extension_ids: Vec<String>) -> Self {
+        Self {
+            validator,
+            allowed_extension_ids,
+        }
+    }
+
+    /// The guard a deployed function uses: Entra's extension-callback policy for the configured
+    /// tenant and audiences, keys from the tenant's discovery document. Does no network I/O: the
+    /// keys are fetched on the first call (cold start stays short).
+    pub fn from_config(config: &CommonConfig, http: reqwest::Client) -> Result<Self, url::ParseError> {
+        let mut audiences = vec![config.extension.app_id.to_string()];
+        audiences.extend(config.extension.app_id_uri.iter().cloned());
+        let policy = CallerPolicy::extension_callback(&config.tenant.id.to_string(), audiences)
+            .with_leeway(config.auth.clock_skew());
+        let keys = KeySet::with_options(
+            config.discovery_url().parse()?,
+            http,
+            KeySetOptions::default().with_ttl(config.auth.jwks_ttl()),
+        );
+        let allowed = config
+            .extension
+            .allowed_extension_ids
+            .iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect();
+        Ok(Self::new(TokenValidator::new(policy, keys), allowed))
+    }
+
+    pub fn validator(&self) -> &TokenValidator {
+        &self.validator
+    }
+
+    /// Validates the `Authorization` header. Runs before the body is parsed.
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<ValidatedCaller, HttpError> {
+        let header = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok());
+        self.validator
+            .validate_authorization_header(header)
+            .await
+            .map_err(|rejection| {
+                if rejection.is_server_side() {
+                    tracing::error!(rejection = rejection.kind(), "could not validate the caller's token");
+                }
+                HttpError::unauthorized(rejection.kind())
+            })
+    }
+
+    /// Binds the body to the token: `data.tenantId` must be the token's `tid` (the body is not
+    /// signed, so this stops a valid token being replayed with a forged body for another tenant),
+    /// and the extension id must be allowed when an allow-list is configured.
+    pub fn bind(&self, caller: &ValidatedCaller, callout: &Callout) -> Result<(), HttpError> {
+        if !callout.tenant_id.eq_ignore_ascii_case(caller.tenant_id()) {
+            return Err(HttpError::unauthorized("tenant_mismatch"));
+        }
+        if !self.allowed_extension_ids.is_empty() {
+            let allowed = callout.extension_id.as_deref().is_some_and(|id| {
+                self.allowed_extension_ids
+                    .iter()
+                    .any(|allowed| allowed.eq_ignore_ascii_case(id))
+            });
+            if !allowed {
+                return Err(HttpError::unauthorized("extension_not_allowed"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The 400 for a body that is not a callout we serve.
+pub fn bad_callout(error: crate::CalloutError) -> HttpError {
+    HttpError::bad_request(error.code(), error.to_string())
+}

@@ -1,0 +1,144 @@
+//! The local host end to end: the same commands the README and the start-up banner give a new user,
+//! over real HTTP on loopback, against the embedded simulated tenant.
+
+use std::net::SocketAddr;
+
+use entra_local::{LocalHost, LocalHostOptions};
+use serde_json::{Value, json};
+
+async fn start() -> LocalHost {
+    LocalHost::start(LocalHostOptions {
+        bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        sandbox_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+    })
+    .await
+    .expect("local host starts")
+}
+
+#[tokio::test]
+async fn banner_commands_work_end_to_end() {
+    let host = start().await;
+    let base = host.base_url();
+    let http = reqwest::Client::new();
+
+    let health: Value = http
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health, json!({"status": "ok"}));
+
+    // What the banner's pipeline does: fetch a sample body and a token, then call the endpoint.
+    let sample = http
+        .get(format!("{base}/local/samples/token-issuance-start"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = http
+        .get(format!("{base}/local/token"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(token.split('.').count(), 3, "a compact JWS");
+
+    let response = http
+        .post(format!("{base}{}", token_path()))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(sample.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(
+        answer["data"]["@odata.type"],
+        "microsoft.graph.onTokenIssuanceStartResponseData"
+    );
+    let actions = answer["data"]["actions"].as_array().unwrap();
+    assert_eq!(actions.len(), 1);
+    assert_eq!(
+        actions[0]["@odata.type"],
+        "microsoft.graph.tokenIssuanceStart.provideClaimsForToken"
+    );
+
+    // The same call without a token, or with a token of the wrong tenant, is refused.
+    let unauthenticated = http
+        .post(format!("{base}{}", token_path()))
+        .body(sample.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unauthenticated.status(), 401);
+
+    let other_tenant = host
+        .sandbox()
+        .extension_token()
+        .claim("tid", "aaaabbbb-0000-cccc-1111-dddd2222eeee")
+        .sign();
+    let refused = http
+        .post(format!("{base}{}", token_path()))
+        .bearer_auth(other_tenant)
+        .body(sample)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+}
+
+#[tokio::test]
+async fn v1_and_v2_tokens_after_a_key_rollover_are_accepted_with_one_jwks_fetch() {
+    let host = start().await;
+    let base = host.base_url();
+    let http = reqwest::Client::new();
+    let sample = entra_local::sample_token_issuance_start(host.sandbox().config()).to_string();
+
+    // Entra rolls its signing keys; the host fetches the JWKS on first use and gets both.
+    let previous = host.sandbox().active_kid();
+    let rotated = host.sandbox().rotate_signing_key();
+    assert_ne!(previous, rotated);
+
+    let v1 = host.sandbox().extension_token_v1().sign();
+    let v2 = host.sandbox().extension_token().sign();
+    for token in [v1, v2] {
+        let status = http
+            .post(format!("{base}{}", token_path()))
+            .bearer_auth(token)
+            .body(sample.clone())
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    }
+    assert_eq!(
+        host.sandbox().jwks_fetch_count(),
+        1,
+        "one JWKS fetch serves both calls"
+    );
+}
+
+#[tokio::test]
+async fn the_banner_names_every_route_and_a_working_command() {
+    let host = start().await;
+    let banner = host.banner();
+    for route in entra_local::ROUTES {
+        assert!(banner.contains(route.path), "banner lists {}", route.path);
+    }
+    assert!(banner.contains(&format!("{}/local/token", host.base_url())));
+    assert!(banner.contains(host.sandbox().tenant_id()));
+}
+
+fn token_path() -> &'static str {
+    "/extensions/token-issuance-start"
+}
