@@ -147,3 +147,32 @@ async fn oversized_body_gets_413_json() {
     assert_eq!(status, 413);
     assert_eq!(json["error"]["code"], "payload_too_large");
 }
+
+/// The tenant's keys cannot be fetched and none are cached: our failure, so a 500 (Entra's
+/// failure path), not a 401 that would blame the token.
+#[tokio::test]
+async fn unreachable_signing_keys_are_a_server_error() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let token = format!("Bearer {}", sandbox.extension_token().sign());
+    let body = docs_request(sandbox.tenant_id()).to_string();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let config = sandbox.config();
+    let policy =
+        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
+    let discovery = format!(
+        "http://{dead}/{}/v2.0/.well-known/openid-configuration",
+        config.tenant_id
+    );
+    let keys = KeySet::new(discovery.parse().unwrap(), reqwest::Client::new());
+    let guard = CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new());
+    let app = router(Arc::new(TokenIssuanceStart::new(guard)), 64 * 1024);
+    let (status, json, _) = invoke(app, Some(token), body).await;
+    assert_eq!(status, 500);
+    assert_eq!(
+        json,
+        json!({"error": {"code": "internal_error", "message": "internal error"}})
+    );
+}

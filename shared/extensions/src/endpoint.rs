@@ -9,7 +9,8 @@ use http::HeaderMap;
 use crate::envelope::Callout;
 
 /// Admits a callout: token first, then the body's tenant and extension id against the token and
-/// the configuration. Every refusal is a 401 whose reason is logged, never returned.
+/// the configuration. Every refusal is a 401 whose reason is logged, never returned; when the
+/// signing keys cannot be had at all the answer is a 500 (our failure, not the caller's).
 pub struct CalloutGuard {
     validator: TokenValidator,
     allowed_extension_ids: Vec<String>,
@@ -61,9 +62,13 @@ impl CalloutGuard {
             .await
             .map_err(|rejection| {
                 if rejection.is_server_side() {
-                    tracing::error!(rejection = rejection.kind(), "could not validate the caller's token");
+                    // Our dependency (the tenant's signing keys) is unreachable and nothing is
+                    // cached: not the caller's fault. A 5xx sends Entra down its failure path
+                    // (retry, or the OTP fallback) instead of blaming the token.
+                    HttpError::internal(rejection)
+                } else {
+                    HttpError::unauthorized(rejection.kind())
                 }
-                HttpError::unauthorized(rejection.kind())
             })
     }
 
