@@ -28,7 +28,10 @@ impl CalloutGuard {
     /// The guard a deployed function uses: Entra's extension-callback policy for the configured
     /// tenant and audiences, keys from the tenant's discovery document. Does no network I/O: the
     /// keys are fetched on the first call (cold start stays short).
-    pub fn from_config(config: &CommonConfig, http: reqwest::Client) -> Result<Self, url::ParseError> {
+    pub fn from_config(
+        config: &CommonConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, url::ParseError> {
         let mut audiences = vec![config.extension.app_id.to_string()];
         audiences.extend(config.extension.app_id_uri.iter().cloned());
         let policy = CallerPolicy::extension_callback(&config.tenant.id.to_string(), audiences)

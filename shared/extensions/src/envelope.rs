@@ -78,8 +78,9 @@ pub struct AuthenticationContext {
 }
 
 /// A parsed callout: the common envelope plus the event-specific `data` members, still as JSON,
-/// for the event's own parser.
-#[derive(Debug, Clone)]
+/// for the event's own parser. `Debug` leaves `data` out: it can hold one-time codes and encrypted
+/// passwords, which must never reach a log.
+#[derive(Clone)]
 pub struct Callout {
     pub kind: EventKind,
     /// `/tenants/{tenantId}/applications/{appId}`; informational only, never used for authorization.
@@ -89,6 +90,19 @@ pub struct Callout {
     pub extension_id: Option<String>,
     pub context: AuthenticationContext,
     data: Map<String, Value>,
+}
+
+impl std::fmt::Debug for Callout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Callout")
+            .field("kind", &self.kind)
+            .field("source", &self.source)
+            .field("tenant_id", &self.tenant_id)
+            .field("listener_id", &self.listener_id)
+            .field("extension_id", &self.extension_id)
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Callout {

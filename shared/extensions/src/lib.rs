@@ -6,14 +6,32 @@
 //! vary (casing of `type` values, `@odata.Type`, absent optional objects); writing is strict: the
 //! documented literals, exactly one action, claims only as strings or string arrays within 3 KB.
 
+pub mod attribute_collection_start;
+pub mod attribute_collection_submit;
+pub mod email_otp_send;
 pub mod endpoint;
 pub mod envelope;
 pub mod events;
+pub mod password_submit;
 pub mod token_issuance_start;
 
+pub use attribute_collection_start::{
+    AttributeActionError, AttributeCollectionStartAction, AttributeCollectionStartRequest,
+    AttributeKind, AttributeValue, AttributeValues, BareValue, ShowBlockPage, SignUpAttributes,
+    SignUpIdentity, UserSignUpInfo,
+};
+pub use attribute_collection_submit::{
+    AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, ShowValidationError,
+};
+pub use email_otp_send::{EmailOtpSendAction, EmailOtpSendRequest, OneTimeCode, OtpContext};
 pub use endpoint::{CalloutGuard, bad_callout};
 pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
 pub use events::EventKind;
+pub use password_submit::{
+    EncryptedPasswordContext, OnPremisesUser, PasswordSubmitAction, PasswordSubmitActionError,
+    PasswordSubmitRequest,
+};
+pub use token_issuance_start::CalloutUser;
 pub use token_issuance_start::{
     ClaimValue, ClaimsError, ProvideClaimsForToken, TokenIssuanceStartRequest,
 };

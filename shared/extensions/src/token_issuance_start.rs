@@ -53,7 +53,7 @@ impl TokenIssuanceStartRequest {
     }
 }
 
-fn parse_user(user: &Map<String, Value>) -> Result<CalloutUser, CalloutError> {
+pub(crate) fn parse_user(user: &Map<String, Value>) -> Result<CalloutUser, CalloutError> {
     let text = |key: &str| get(user, key).and_then(Value::as_str).map(str::to_owned);
     let id = text("id").ok_or(CalloutError::MissingField(
         "data.authenticationContext.user.id",

@@ -195,3 +195,14 @@ fn oversized_or_nameless_claims_are_refused_before_sending() {
         ClaimsError::EmptyClaimName
     );
 }
+
+/// `Debug` of a callout never prints the raw `data` (OTP codes, encrypted passwords live there).
+#[test]
+fn callout_debug_leaves_out_raw_data() {
+    let mut body = json("docs/tokenIssuanceStart.request.json");
+    body["data"]["secretish"] = serde_json::json!("do-not-print-me");
+    let request = TokenIssuanceStartRequest::parse(body.to_string().as_bytes()).unwrap();
+    let printed = format!("{:?}", request.callout);
+    assert!(!printed.contains("do-not-print-me"), "{printed}");
+    assert!(printed.contains("TokenIssuanceStart"));
+}
