@@ -1,1 +1,56 @@
-//! placeholder
+//! A typed Microsoft Graph client for Microsoft Entra External ID management, app-only.
+//!
+//! What it promises (contracts in ../shared/specs/graph-api.md (b)-(c) and
+//! ../shared/specs/change-notifications.md E):
+//! - **Credentials**: client secret or certificate (client assertion, PS256 + `x5t#S256` by default,
+//!   RS256 + `x5t` for legacy registrations); secrets and keys never appear in `Debug` or logs.
+//! - **Tokens**: one cached token per client, refreshed ahead of expiry in the background, exactly one
+//!   token request in flight; token endpoint failures typed with their AADSTS code ([`AuthError`]).
+//! - **Pipeline**: `client-request-id` on every request (logged with Graph's `request-id`); retries on
+//!   429/503/504 honouring `Retry-After` (seconds or HTTP-date) or backing off with full jitter, capped
+//!   in attempts and total wait, POST never repeated after a 504; transport failures retried for
+//!   idempotent methods; an optional caller deadline that is never slept past and aborts the request in
+//!   flight ([`GraphClient::with_deadline`]).
+//! - **Errors**: [`GraphError`] parsed from Graph's envelope; branch on codes and helpers
+//!   (`is_not_found`, `is_throttled`, `is_transient`), never on messages.
+//! - **Collections**: [`ListQuery`] (`$select`, `$filter`, `$top`, `$count` with `ConsistencyLevel`),
+//!   next links followed verbatim with headers re-sent, as a `Stream`.
+//! - **Resources**: [`Users`] (customer accounts, identities, extension attributes) and [`Groups`]
+//!   (idempotent membership, transitive membership), with lenient models that keep unknown fields.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use entra_graph::{ClientCredential, GraphClient, GraphConfig, ExtensionAttribute};
+//!
+//! let config = GraphConfig::new("tenant-id", "client-id", ClientCredential::secret("…"));
+//! let graph = GraphClient::new(config)?;
+//! // Inside a handler with a one-second budget:
+//! let user = graph.with_timeout(Duration::from_millis(800)).users().get("user-id", &["id", "identities"]).await?;
+//! # let _ = user; Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod credential;
+mod error;
+mod groups;
+/// `$filter` building helpers (literal quoting).
+pub mod odata;
+mod paging;
+mod retry;
+mod token;
+mod users;
+
+pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
+pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
+pub use credential::{AssertionAlgorithm, ClientCredential, CredentialError, SecretString};
+pub use error::{ApiError, AuthError, GraphError};
+pub use groups::{DirectoryObject, Group, Groups};
+pub use paging::{ListQuery, Page, Pager};
+pub use users::{
+    ExtensionAttribute, NewUser, ObjectIdentity, PasswordProfile, User, UserPatch, Users,
+};
+
+/// Re-exported so callers can name deadlines without depending on tokio's feature set directly.
+pub use tokio::time::Instant;

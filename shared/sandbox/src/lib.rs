@@ -14,6 +14,7 @@
 pub mod directory;
 pub mod faults;
 pub mod identity;
+pub mod token_endpoint;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,6 +92,7 @@ pub struct SandboxState {
     pub base_url: String,
     pub identity: identity::IdentityState,
     pub directory: directory::DirectoryState,
+    pub token_endpoint: token_endpoint::TokenEndpointState,
     pub faults: faults::FaultRules,
 }
 
@@ -122,6 +124,7 @@ impl Sandbox {
             base_url,
             identity,
             directory,
+            token_endpoint: token_endpoint::TokenEndpointState::new(),
             faults: faults::FaultRules::default(),
         });
         let app = router(state.clone());
@@ -207,6 +210,7 @@ impl Drop for Sandbox {
 pub fn router(state: Arc<SandboxState>) -> Router {
     Router::new()
         .merge(identity::router())
+        .merge(token_endpoint::router())
         .merge(directory::router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -1,0 +1,343 @@
+//! The request pipeline every Graph call goes through.
+//!
+//! Per call (graph-api.md (c)): a bearer token from the cache; a `client-request-id` (UUID v4, the same
+//! on every attempt of one call, logged with Graph's `request-id`); `Retry-Attempt` on retries; retries
+//! per [`crate::retry`]; one re-authentication when Graph answers 401 (a revoked or rotated token); the
+//! caller's deadline, which aborts an attempt in flight and is never slept past. Errors come back typed
+//! ([`GraphError`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use reqwest::header::{ACCEPT, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::time::Instant;
+use url::Url;
+
+use crate::config::{GraphConfig, with_trailing_slash};
+use crate::credential::{CredentialError, PreparedCredential};
+use crate::error::{ApiError, GraphError};
+use crate::groups::Groups;
+use crate::retry::{self, Attempts, GiveUp};
+use crate::token::TokenSource;
+use crate::users::Users;
+
+/// Why a [`GraphClient`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error("the token endpoint URL cannot be built from the authority host and tenant id: {0}")]
+    TokenEndpoint(url::ParseError),
+    #[error("the HTTP client could not be created: {0}")]
+    Http(#[source] reqwest::Error),
+}
+
+/// One Graph request, before authentication and retries are added.
+#[derive(Debug, Clone)]
+pub struct GraphRequest {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    /// JSON body, if any (kept as bytes so every retry sends the same thing).
+    pub body: Option<Bytes>,
+}
+
+impl GraphRequest {
+    /// A request without body or extra headers.
+    pub fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        }
+    }
+
+    /// A `GET` of `url`.
+    pub fn get(url: Url) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// A request with `value` serialized as its JSON body.
+    pub fn with_json<T: Serialize + ?Sized>(mut self, value: &T) -> Result<Self, GraphError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| GraphError::InvalidRequest(format!("body is not serializable: {e}")))?;
+        self.body = Some(Bytes::from(body));
+        Ok(self)
+    }
+
+    /// Adds a header sent on every attempt (e.g. `ConsistencyLevel`, `Prefer`).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        self.headers.insert(name, value);
+        self
+    }
+}
+
+/// A successful Graph answer.
+#[derive(Debug, Clone)]
+pub struct GraphResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// Graph's `request-id` response header.
+    pub request_id: Option<String>,
+}
+
+impl GraphResponse {
+    /// The body as `T`; a body that does not fit is a [`GraphError::Decode`], never a panic.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, GraphError> {
+        serde_json::from_slice(&self.body).map_err(|source| GraphError::Decode {
+            status: self.status.as_u16(),
+            request_id: self.request_id.clone(),
+            source: Arc::new(source),
+        })
+    }
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base_url: Url,
+    tokens: Arc<TokenSource>,
+    retry: crate::config::RetryPolicy,
+    request_timeout: Duration,
+}
+
+/// A Microsoft Graph client for one app registration in one tenant.
+///
+/// Cheap to clone (one shared connection pool and token cache). [`GraphClient::with_deadline`] and
+/// [`GraphClient::with_timeout`] return a handle whose every call, retries and paging included, ends
+/// by that instant: what a handler with a fixed budget (an authentication extension has about a
+/// second) needs.
+#[derive(Clone)]
+pub struct GraphClient {
+    inner: Arc<Inner>,
+    deadline: Option<Instant>,
+}
+
+impl std::fmt::Debug for GraphClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GraphClient")
+            .field("base_url", &self.inner.base_url.as_str())
+            .field("deadline", &self.deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GraphClient {
+    /// Builds a client with its own connection pool.
+    pub fn new(config: GraphConfig) -> Result<Self, ConfigError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("entra-graph/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tls_version_min(reqwest::tls::Version::TLS_1_2)
+            .build()
+            .map_err(ConfigError::Http)?;
+        Self::with_http_client(config, http)
+    }
+
+    /// Builds a client on an existing `reqwest::Client` (shared pool, custom proxy or TLS roots).
+    pub fn with_http_client(
+        config: GraphConfig,
+        http: reqwest::Client,
+    ) -> Result<Self, ConfigError> {
+        let endpoint = config
+            .token_endpoint()
+            .map_err(ConfigError::TokenEndpoint)?;
+        let credential =
+            PreparedCredential::prepare(&config.credential, &config.client_id, endpoint.as_str())?;
+        let tokens = TokenSource::new(
+            http.clone(),
+            endpoint,
+            config.client_id.clone(),
+            config.scope(),
+            credential,
+            config.retry,
+            config.request_timeout,
+            config.token_refresh_margin,
+        );
+        Ok(Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url: with_trailing_slash(config.graph_base_url),
+                tokens: Arc::new(tokens),
+                retry: config.retry,
+                request_timeout: config.request_timeout,
+            }),
+            deadline: None,
+        })
+    }
+
+    /// A handle whose calls all end by `deadline` (earliest of this and any deadline already set).
+    pub fn with_deadline(&self, deadline: Instant) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+            deadline: Some(self.deadline.map_or(deadline, |d| d.min(deadline))),
+        }
+    }
+
+    /// A handle whose calls all end within `budget` from now.
+    pub fn with_timeout(&self, budget: Duration) -> Self {
+        self.with_deadline(Instant::now() + budget)
+    }
+
+    /// The deadline of this handle, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The Graph root calls are made against, e.g. `https://graph.microsoft.com/v1.0/`.
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base_url
+    }
+
+    /// Users of the tenant.
+    pub fn users(&self) -> Users {
+        Users::new(self.clone())
+    }
+
+    /// Groups and memberships.
+    pub fn groups(&self) -> Groups {
+        Groups::new(self.clone())
+    }
+
+    /// `{base}/seg1/seg2/...` with every segment percent-encoded (ids and UPNs may hold `#`, `/`, `?`).
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.base_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// `GET` a resource and decode it.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: Url) -> Result<T, GraphError> {
+        self.send(GraphRequest::get(url)).await?.json()
+    }
+
+    /// Sends a request through the pipeline: token, correlation id, retries, deadline.
+    pub async fn send(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {
+        let client_request_id = uuid::Uuid::new_v4().to_string();
+        let mut attempts = Attempts::new(self.inner.retry, self.deadline);
+        let mut reauthenticated = false;
+        loop {
+            if self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(GraphError::DeadlineExceeded);
+            }
+            let attempt = attempts.start();
+            let token = self.inner.tokens.get(self.deadline).await?;
+            let started = Instant::now();
+            let outcome = self
+                .attempt(&request, token.secret(), &client_request_id, attempt)
+                .await;
+            let elapsed_ms = started.elapsed().as_millis();
+            let (status, headers, body) = match outcome {
+                Ok(parts) => parts,
+                Err(AttemptFailure::Deadline) => {
+                    tracing::warn!(method = %request.method, path = request.url.path(), %client_request_id, attempt, elapsed_ms, "Graph call abandoned at the caller's deadline");
+                    return Err(GraphError::DeadlineExceeded);
+                }
+                Err(AttemptFailure::Transport(error)) => {
+                    tracing::warn!(method = %request.method, path = request.url.path(), %client_request_id, attempt, elapsed_ms, error = %error, "Graph call failed in transport");
+                    if retry::is_retryable_transport(&error, &request.method)
+                        && let Ok(wait) = attempts.next_wait(None)
+                    {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Err(GraphError::Transport(Arc::new(error)));
+                }
+            };
+            let request_id = headers
+                .get("request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            tracing::debug!(method = %request.method, path = request.url.path(), %client_request_id, request_id = request_id.as_deref().unwrap_or(""), attempt, status = status.as_u16(), elapsed_ms, "Graph call");
+            if status.is_success() {
+                return Ok(GraphResponse {
+                    status,
+                    headers,
+                    body,
+                    request_id,
+                });
+            }
+            let retry_after = retry::retry_after(&headers);
+            let error =
+                ApiError::from_response(status, &headers, &body, &client_request_id, retry_after);
+            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+                tracing::info!(%client_request_id, code = %error.code, "Graph rejected the access token; fetching a new one");
+                reauthenticated = true;
+                self.inner.tokens.invalidate(&token);
+                attempts.refund();
+                continue;
+            }
+            if retry::is_retryable_status(status, &request.method) {
+                match attempts.next_wait(retry_after) {
+                    Ok(wait) => {
+                        tracing::info!(%client_request_id, request_id = request_id.as_deref().unwrap_or(""), status = status.as_u16(), attempt, wait_ms = wait.as_millis(), "retrying Graph call");
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    Err(reason) => {
+                        let reason = match reason {
+                            GiveUp::Attempts => "attempts exhausted",
+                            GiveUp::TotalWait => "total wait budget exhausted",
+                            GiveUp::Deadline => "the wait would cross the caller's deadline",
+                        };
+                        tracing::warn!(%client_request_id, request_id = request_id.as_deref().unwrap_or(""), status = status.as_u16(), attempt, reason, "giving up on Graph call");
+                    }
+                }
+            }
+            return Err(GraphError::from_api(error));
+        }
+    }
+
+    async fn attempt(
+        &self,
+        request: &GraphRequest,
+        token: &str,
+        client_request_id: &str,
+        attempt: u32,
+    ) -> Result<(StatusCode, HeaderMap, Bytes), AttemptFailure> {
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), request.url.clone())
+            .headers(request.headers.clone())
+            .bearer_auth(token)
+            .header("client-request-id", client_request_id)
+            .header(ACCEPT, "application/json")
+            .timeout(self.inner.request_timeout);
+        if attempt > 1 {
+            builder = builder.header("Retry-Attempt", (attempt - 1).to_string());
+        }
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let exchange = async {
+            let response = builder.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.bytes().await?;
+            Ok((status, headers, body))
+        };
+        match self.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, exchange)
+                .await
+                .map_err(|_| AttemptFailure::Deadline)?
+                .map_err(AttemptFailure::Transport),
+            None => exchange.await.map_err(AttemptFailure::Transport),
+        }
+    }
+}
+
+enum AttemptFailure {
+    Deadline,
+    Transport(reqwest::Error),
+}
