@@ -8,11 +8,14 @@
 
 pub mod attribute_collection_start;
 pub mod attribute_collection_submit;
+pub mod budget;
 pub mod email_otp_send;
 pub mod endpoint;
 pub mod envelope;
 pub mod events;
 pub mod password_submit;
+pub mod rules_file;
+pub mod runtime;
 pub mod token_issuance_start;
 
 pub use attribute_collection_start::{
@@ -23,6 +26,7 @@ pub use attribute_collection_start::{
 pub use attribute_collection_submit::{
     AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, ShowValidationError,
 };
+pub use budget::CallBudget;
 pub use email_otp_send::{EmailOtpSendAction, EmailOtpSendRequest, OneTimeCode, OtpContext};
 pub use endpoint::{CalloutGuard, bad_callout};
 pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
@@ -31,6 +35,7 @@ pub use password_submit::{
     EncryptedPasswordContext, OnPremisesUser, PasswordSubmitAction, PasswordSubmitActionError,
     PasswordSubmitRequest,
 };
+pub use rules_file::{RulesError, RulesFile, RulesReport, ValidateRules};
 pub use token_issuance_start::CalloutUser;
 pub use token_issuance_start::{
     ClaimValue, ClaimsError, ProvideClaimsForToken, TokenIssuanceStartRequest,
