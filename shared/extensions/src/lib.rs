@@ -13,6 +13,7 @@ pub mod email_otp_send;
 pub mod endpoint;
 pub mod envelope;
 pub mod events;
+pub mod lambda_ids;
 pub mod password_submit;
 pub mod rules_file;
 pub mod runtime;
