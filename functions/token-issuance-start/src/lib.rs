@@ -3,10 +3,17 @@
 //! only wires it into Lambda, and the local host mounts the same [`router`].
 //!
 //! Order of work per call (a.0): token first, then the body, then the tenant binding, then the
-//! answer: `200 application/json` with exactly one `provideClaimsForToken` action.
+//! claims from the declarative rules ([`TokenIssuanceStartRules`]) and any registered
+//! [`ClaimsExtension`], within the call's budget, then the answer: `200 application/json` with
+//! exactly one `provideClaimsForToken` action, or `500` when a rule with `on_error = "fail"` could
+//! not be satisfied (Entra then shows its error and issues no token).
+
+mod directory;
+mod extension;
+mod provider;
+mod rules;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -15,9 +22,13 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use entra_extensions::{
-    CalloutGuard, EventKind, ProvideClaimsForToken, TokenIssuanceStartRequest, bad_callout,
+    CallBudget, CalloutGuard, EventKind, TokenIssuanceStartRequest, bad_callout,
 };
 use entra_platform::{HttpError, body_limit, request_context};
+
+pub use extension::{ClaimsContext, ClaimsExtension, ClaimsExtensionError};
+pub use provider::{ACTION, ClaimsProvider, ClaimsSetupError, DecideError, Decision};
+pub use rules::{DEFAULT_CACHE_MAX_USERS, MAX_CACHE_TTL_SECONDS, SECTION, TokenIssuanceStartRules};
 
 /// Where the HTTP API routes this event (template.yaml and the local host use the same path).
 pub const PATH: &str = "/extensions/token-issuance-start";
@@ -25,41 +36,88 @@ pub const PATH: &str = "/extensions/token-issuance-start";
 /// The function's long-lived state, built once per execution environment.
 pub struct TokenIssuanceStart {
     guard: CalloutGuard,
+    provider: ClaimsProvider,
 }
 
 impl TokenIssuanceStart {
+    /// A function without claims rules: it authenticates, validates and answers with an empty,
+    /// well-formed claims set. Add rules with [`TokenIssuanceStart::with_provider`].
     pub fn new(guard: CalloutGuard) -> Self {
-        Self { guard }
+        Self {
+            guard,
+            provider: ClaimsProvider::default(),
+        }
     }
 
-    /// Answers one callout. Claims rules come with the rules engine; until then the function
-    /// authenticates, validates and answers with an empty, well-formed claims set.
+    /// Uses `provider` (rules, Graph, cache, extensions) to decide the claims.
+    pub fn with_provider(mut self, provider: ClaimsProvider) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    pub fn provider(&self) -> &ClaimsProvider {
+        &self.provider
+    }
+
+    /// The claims for an already authenticated and bound request (the replay CLI's entry point).
+    pub async fn decide(
+        &self,
+        request: &TokenIssuanceStartRequest,
+        budget: CallBudget,
+    ) -> Result<Decision, DecideError> {
+        self.provider.decide(request, budget).await
+    }
+
+    /// Answers one callout. The budget starts before the token check, so the whole call, key
+    /// fetches included, fits Entra's timeout.
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Result<Response, HttpError> {
-        let started = Instant::now();
+        let budget = self.provider.start_budget();
         let caller = self.guard.authenticate(headers).await?;
         let request = TokenIssuanceStartRequest::parse(body).map_err(bad_callout)?;
         self.guard.bind(&caller, &request.callout)?;
 
-        let claims = ProvideClaimsForToken::new();
-        let response = claims.to_response().map_err(HttpError::internal)?;
+        let outcome = self.decide(&request, budget).await;
 
         let context = &request.callout.context;
-        tracing::info!(
-            event = EventKind::TokenIssuanceStart.name(),
-            tenant = %request.callout.tenant_id,
-            correlation_id = %context.correlation_id,
-            client_app = context
-                .client_service_principal
-                .as_ref()
-                .and_then(|sp| sp.app_id.as_deref())
-                .unwrap_or("-"),
-            action = "provideClaimsForToken",
-            claims = claims.len(),
-            fallback = false,
-            latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-            "answered callout"
-        );
-        Ok(axum::Json(response).into_response())
+        let client_app = context
+            .client_service_principal
+            .as_ref()
+            .and_then(|sp| sp.app_id.as_deref())
+            .unwrap_or("-");
+        let latency_ms = budget.elapsed().as_secs_f64() * 1000.0;
+        match outcome {
+            Ok(decision) => {
+                tracing::info!(
+                    event = EventKind::TokenIssuanceStart.name(),
+                    tenant = %request.callout.tenant_id,
+                    correlation_id = %context.correlation_id,
+                    client_app,
+                    action = decision.action,
+                    claims = decision.claims.len(),
+                    omitted = ?decision.omitted,
+                    dropped = ?decision.dropped,
+                    fallback = decision.fallback,
+                    latency_ms,
+                    "answered callout"
+                );
+                Ok(axum::Json(decision.response).into_response())
+            }
+            Err(error) => {
+                tracing::error!(
+                    event = EventKind::TokenIssuanceStart.name(),
+                    tenant = %request.callout.tenant_id,
+                    correlation_id = %context.correlation_id,
+                    client_app,
+                    action = "none",
+                    status = 500,
+                    fallback = true,
+                    latency_ms,
+                    error = %error,
+                    "refused callout: Entra will fail the sign-in"
+                );
+                Err(HttpError::internal(error))
+            }
+        }
     }
 }
 

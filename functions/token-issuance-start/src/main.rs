@@ -1,18 +1,47 @@
-//! Lambda entry point: configuration, logging and clients are set up once per execution
-//! environment, then every invocation runs [`token_issuance_start::router`].
+//! Lambda entry point: configuration, logging, the rules and the clients are set up once per
+//! execution environment, then every invocation runs [`token_issuance_start::router`].
+//!
+//! Environment: the platform configuration (`ENTRA_HOOKS_*`), the rules file named by
+//! `ENTRA_HOOKS_RULES` (absent: no claims). The Graph client secret is resolved here, at init, only
+//! when a rule reads Graph, so the first callout does not pay a Secrets Manager round trip.
 
 use std::sync::Arc;
 
 use entra_extensions::CalloutGuard;
-use entra_platform::{CommonConfig, init_tracing, load_config};
-use token_issuance_start::{TokenIssuanceStart, router};
+use entra_extensions::runtime::{graph_client, rules_from_env};
+use entra_platform::secrets::AwsSecretsManager;
+use entra_platform::{CommonConfig, SecretRef, SecretResolver, init_tracing, load_config};
+use token_issuance_start::{
+    ClaimsProvider, SECTION, TokenIssuanceStart, TokenIssuanceStartRules, router,
+};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
+    let rules: TokenIssuanceStartRules = rules_from_env()?.section(SECTION)?;
+    let graph = if rules.needs_graph() {
+        graph_client(&config, &secrets(&config).await).await?
+    } else {
+        None
+    };
+    let provider = ClaimsProvider::new(&rules, graph)?;
     let http = reqwest::Client::builder().build()?;
     let guard = CalloutGuard::from_config(&config, http)?;
-    let app = Arc::new(TokenIssuanceStart::new(guard));
+    let app = Arc::new(TokenIssuanceStart::new(guard).with_provider(provider));
     lambda_http::run(router(app, config.limits.max_body_bytes)).await
+}
+
+/// `env:` and `file:` secrets always; AWS Secrets Manager only when the Graph secret lives there.
+async fn secrets(config: &CommonConfig) -> SecretResolver {
+    let resolver = SecretResolver::new();
+    let in_secrets_manager = config
+        .graph
+        .as_ref()
+        .is_some_and(|graph| matches!(graph.secret, SecretRef::AwsSecretsManager { .. }));
+    if !in_secrets_manager {
+        return resolver;
+    }
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    resolver.with_aws_secrets_manager(Arc::new(AwsSecretsManager::from_sdk_config(&sdk)))
 }
