@@ -14,6 +14,7 @@
 pub mod directory;
 pub mod faults;
 pub mod identity;
+pub mod password_context;
 pub mod token_endpoint;
 
 use std::net::SocketAddr;
