@@ -15,7 +15,9 @@
 pub mod config;
 pub mod constant_time;
 pub mod http_error;
+pub mod mailer;
 pub mod secrets;
+pub mod store;
 pub mod telemetry;
 
 #[cfg(feature = "test-support")]
@@ -24,5 +26,7 @@ pub mod testing;
 pub use config::{CommonConfig, ConfigError, Validate, load_config};
 pub use constant_time::secure_eq;
 pub use http_error::{HttpError, JsonBody, body_limit};
+pub use mailer::{MailError, Mailer, MailerConfig, MessageId, OutgoingEmail};
 pub use secrets::{SecretError, SecretRef, SecretResolver, SecretSource, SecretValue};
+pub use store::{KeyValueStore, StoreConfig, StoreError};
 pub use telemetry::{init_tracing, request_context};

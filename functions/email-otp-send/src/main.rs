@@ -1,0 +1,16 @@
+//! Lambda entry point: configuration, logging and clients are set up once per execution
+//! environment, then every invocation runs [`email_otp_send::router`].
+
+use std::sync::Arc;
+
+use email_otp_send::{EmailOtpSendConfig, router};
+use entra_platform::{init_tracing, load_config};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let config: EmailOtpSendConfig = load_config(None)?;
+    init_tracing(config.log.format, config.log.level.as_deref())?;
+    let http = reqwest::Client::builder().build()?;
+    let app = Arc::new(config.build(http).await?);
+    lambda_http::run(router(app, config.limits.max_body_bytes)).await
+}
