@@ -113,6 +113,7 @@ impl EmailOtpSendConfig {
             graph: self.graph.clone(),
             limits: self.limits.clone(),
             log: self.log.clone(),
+            rules: self.rules.clone(),
         }
     }
 

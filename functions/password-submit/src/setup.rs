@@ -43,10 +43,16 @@ pub enum SetupError {
 impl PasswordSubmitRules {
     /// Whether a key lives in AWS Secrets Manager (so the resolver needs that adapter).
     pub fn uses_aws_secrets_manager(&self) -> bool {
+        self.secret_references()
+            .any(|reference| reference.scheme() == "aws-sm")
+    }
+
+    /// The secret references these rules name (the current and the previous private key).
+    pub fn secret_references(&self) -> impl Iterator<Item = &entra_platform::SecretRef> {
         [&self.private_key, &self.previous_private_key]
             .into_iter()
             .flatten()
-            .any(|reference| reference.get_ref().scheme() == "aws-sm")
+            .map(|reference| reference.get_ref())
     }
 }
 

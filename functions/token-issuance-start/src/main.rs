@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use entra_extensions::CalloutGuard;
-use entra_extensions::runtime::{graph_client, rules_from_env};
-use entra_platform::secrets::AwsSecretsManager;
-use entra_platform::{CommonConfig, SecretRef, SecretResolver, init_tracing, load_config};
+use entra_extensions::runtime::{graph_client, rules_file, secret_resolver};
+use entra_platform::{CommonConfig, init_tracing, load_config};
 use token_issuance_start::{
     ClaimsProvider, SECTION, TokenIssuanceStart, TokenIssuanceStartRules, router,
 };
@@ -19,9 +18,13 @@ use token_issuance_start::{
 async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
-    let rules: TokenIssuanceStartRules = rules_from_env()?.section(SECTION)?;
+    let rules: TokenIssuanceStartRules = rules_file(&config)?.section(SECTION)?;
     let graph = if rules.needs_graph() {
-        graph_client(&config, &secrets(&config).await).await?
+        graph_client(
+            &config,
+            &secret_resolver(config.graph.iter().map(|g| &g.secret)).await,
+        )
+        .await?
     } else {
         None
     };
@@ -30,18 +33,4 @@ async fn main() -> Result<(), lambda_http::Error> {
     let guard = CalloutGuard::from_config(&config, http)?;
     let app = Arc::new(TokenIssuanceStart::new(guard).with_provider(provider));
     lambda_http::run(router(app, config.limits.max_body_bytes)).await
-}
-
-/// `env:` and `file:` secrets always; AWS Secrets Manager only when the Graph secret lives there.
-async fn secrets(config: &CommonConfig) -> SecretResolver {
-    let resolver = SecretResolver::new();
-    let in_secrets_manager = config
-        .graph
-        .as_ref()
-        .is_some_and(|graph| matches!(graph.secret, SecretRef::AwsSecretsManager { .. }));
-    if !in_secrets_manager {
-        return resolver;
-    }
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    resolver.with_aws_secrets_manager(Arc::new(AwsSecretsManager::from_sdk_config(&sdk)))
 }

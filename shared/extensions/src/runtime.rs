@@ -5,11 +5,15 @@
 use std::path::PathBuf;
 
 use entra_graph::{ClientCredential, GraphClient, GraphConfig};
-use entra_platform::{CommonConfig, SecretResolver};
+use std::sync::Arc;
+
+use entra_platform::secrets::AwsSecretsManager;
+use entra_platform::{CommonConfig, SecretRef, SecretResolver};
 
 use crate::rules_file::{RulesError, RulesFile};
 
-/// Environment variable naming the rules file in Lambda (e.g. `/opt/rules.toml` from a layer).
+/// Environment variable naming the rules file in Lambda (e.g. `/opt/rules.toml` from a layer): the
+/// platform configuration's `rules` key.
 pub const RULES_PATH_ENV: &str = "ENTRA_HOOKS_RULES";
 
 /// Why a function could not be set up. Shown once at start, with what to fix.
@@ -30,6 +34,22 @@ pub enum SetupError {
     GraphClient(#[from] entra_graph::ConfigError),
     #[error(transparent)]
     Rules(#[from] RulesError),
+}
+
+/// A resolver for `env:` and `file:` references, plus AWS Secrets Manager when any of `references`
+/// lives there (the AWS configuration is loaded only then: no cost for functions that do not need it).
+pub async fn secret_resolver<'a>(
+    references: impl IntoIterator<Item = &'a SecretRef>,
+) -> SecretResolver {
+    let resolver = SecretResolver::new();
+    let needs_aws = references
+        .into_iter()
+        .any(|reference| matches!(reference, SecretRef::AwsSecretsManager { .. }));
+    if !needs_aws {
+        return resolver;
+    }
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    resolver.with_aws_secrets_manager(Arc::new(AwsSecretsManager::from_sdk_config(&sdk)))
 }
 
 /// The Graph client described by `[graph]`, or `None` when the section is absent.
@@ -68,7 +88,26 @@ pub async fn graph_client(
     Ok(Some(GraphClient::new(graph_config)?))
 }
 
-/// The rules file named by [`RULES_PATH_ENV`], or an empty one (every function on its defaults).
+/// The rules file named by the configuration's `rules` key (`ENTRA_HOOKS_RULES`), or an empty one
+/// (every function on its defaults).
+pub fn rules_file(config: &CommonConfig) -> Result<RulesFile, SetupError> {
+    match &config.rules {
+        Some(path) => Ok(RulesFile::load(path)?),
+        None => Ok(RulesFile::empty()),
+    }
+}
+
+/// The directory relative paths inside the rules file resolve from (its own directory).
+pub fn rules_dir(config: &CommonConfig) -> Option<PathBuf> {
+    config
+        .rules
+        .as_deref()
+        .and_then(|path| path.parent())
+        .map(|dir| dir.to_path_buf())
+}
+
+/// Transitional: the rules file named by `ENTRA_HOOKS_RULES` read directly from the environment.
+#[deprecated(note = "use rules_file(&config): the path is part of the platform configuration")]
 pub fn rules_from_env() -> Result<RulesFile, SetupError> {
     match std::env::var_os(RULES_PATH_ENV) {
         Some(path) => Ok(RulesFile::load(&PathBuf::from(path))?),

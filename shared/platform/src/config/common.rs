@@ -284,6 +284,10 @@ pub struct CommonConfig {
     /// `[log]`, all keys optional.
     #[serde(default)]
     pub log: LogConfig,
+    /// Path of the declarative rules file (`rules = "..."`, or `ENTRA_HOOKS_RULES`); each function
+    /// reads its own section from it, and runs on its documented defaults when absent.
+    #[serde(default)]
+    pub rules: Option<std::path::PathBuf>,
 }
 
 impl CommonConfig {
