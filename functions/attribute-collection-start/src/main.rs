@@ -1,0 +1,25 @@
+//! Lambda entry point: configuration, logging, the rules file and the token validator are set up
+//! once per execution environment, then every invocation runs [`attribute_collection_start::router`].
+//!
+//! Environment: the platform configuration (`ENTRA_HOOKS_*`), the rules file named by
+//! `ENTRA_HOOKS_RULES` (absent: every sign-up form renders as configured). No Graph, no secrets.
+
+use std::sync::Arc;
+
+use attribute_collection_start::{
+    AttributeCollectionStart, AttributeCollectionStartRules, SECTION, router,
+};
+use entra_extensions::CalloutGuard;
+use entra_extensions::runtime::rules_file;
+use entra_platform::{CommonConfig, init_tracing, load_config};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    let config: CommonConfig = load_config(None)?;
+    init_tracing(config.log.format, config.log.level.as_deref())?;
+    let rules: AttributeCollectionStartRules = rules_file(&config)?.section(SECTION)?;
+    let http = reqwest::Client::builder().build()?;
+    let guard = CalloutGuard::from_config(&config, http)?;
+    let app = Arc::new(AttributeCollectionStart::new(guard, &rules));
+    lambda_http::run(router(app, config.limits.max_body_bytes)).await
+}
