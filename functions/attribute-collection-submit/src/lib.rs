@@ -18,11 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
 use entra_extensions::{
     AttributeActionError, AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest,
@@ -30,7 +27,7 @@ use entra_extensions::{
     bad_callout,
 };
 use entra_graph::GraphClient;
-use entra_platform::{HttpError, body_limit, request_context};
+use entra_platform::HttpError;
 use serde_json::Value;
 
 pub use extension::{AttributeCollectionSubmitExtension, ExtensionError, SubmitContext};
@@ -417,17 +414,11 @@ impl AttributeCollectionSubmit {
 
 /// The function's routes, with the body limit and request context every function has.
 pub fn router(app: Arc<AttributeCollectionSubmit>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route(PATH, post(callout))
-        .with_state(app)
-        .layer(body_limit(max_body_bytes))
-        .layer(axum::middleware::from_fn(request_context))
+    entra_extensions::callout_router(PATH, app, max_body_bytes)
 }
 
-async fn callout(
-    State(app): State<Arc<AttributeCollectionSubmit>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    app.handle(&headers, &body).await
+impl entra_extensions::CalloutEndpoint for AttributeCollectionSubmit {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Result<Response, HttpError> {
+        self.handle(headers, body).await
+    }
 }

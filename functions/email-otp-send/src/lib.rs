@@ -25,19 +25,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
 use entra_extensions::{
     CallBudget, CalloutGuard, EmailOtpSendAction, EmailOtpSendRequest, EventKind, bad_callout,
 };
 use entra_platform::store::{Clock, SystemClock};
 use entra_platform::{
-    HttpError, KeyValueStore, MailError, Mailer, MessageId, OutgoingEmail, SecretValue, body_limit,
-    request_context,
+    HttpError, KeyValueStore, MailError, Mailer, MessageId, OutgoingEmail, SecretValue,
 };
 use serde_json::Value;
 
@@ -422,17 +418,11 @@ impl EmailOtpSend {
 
 /// The function's routes, with the body limit and request context every function has.
 pub fn router(app: Arc<EmailOtpSend>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route(PATH, post(callout))
-        .with_state(app)
-        .layer(body_limit(max_body_bytes))
-        .layer(axum::middleware::from_fn(request_context))
+    entra_extensions::callout_router(PATH, app, max_body_bytes)
 }
 
-async fn callout(
-    State(app): State<Arc<EmailOtpSend>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    app.handle(&headers, &body).await
+impl entra_extensions::CalloutEndpoint for EmailOtpSend {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Result<Response, HttpError> {
+        self.handle(headers, body).await
+    }
 }

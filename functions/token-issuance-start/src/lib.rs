@@ -16,15 +16,12 @@ mod rules;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use entra_extensions::{
     CallBudget, CalloutGuard, EventKind, TokenIssuanceStartRequest, bad_callout,
 };
-use entra_platform::{HttpError, body_limit, request_context};
+use entra_platform::HttpError;
 
 pub use extension::{ClaimsContext, ClaimsExtension, ClaimsExtensionError};
 pub use provider::{ACTION, ClaimsProvider, ClaimsSetupError, DecideError, Decision};
@@ -123,17 +120,11 @@ impl TokenIssuanceStart {
 
 /// The function's routes, with the body limit and request context every function has.
 pub fn router(app: Arc<TokenIssuanceStart>, max_body_bytes: usize) -> Router {
-    Router::new()
-        .route(PATH, post(callout))
-        .with_state(app)
-        .layer(body_limit(max_body_bytes))
-        .layer(axum::middleware::from_fn(request_context))
+    entra_extensions::callout_router(PATH, app, max_body_bytes)
 }
 
-async fn callout(
-    State(app): State<Arc<TokenIssuanceStart>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response, HttpError> {
-    app.handle(&headers, &body).await
+impl entra_extensions::CalloutEndpoint for TokenIssuanceStart {
+    async fn answer(&self, headers: &HeaderMap, body: &[u8]) -> Result<Response, HttpError> {
+        self.handle(headers, body).await
+    }
 }

@@ -100,3 +100,39 @@ impl CalloutGuard {
 pub fn bad_callout(error: crate::CalloutError) -> HttpError {
     HttpError::bad_request(error.code(), error.to_string())
 }
+
+/// An extension endpoint's request handling, for [`callout_router`].
+pub trait CalloutEndpoint: Send + Sync + 'static {
+    /// Authenticates, parses, decides and answers one callout.
+    fn answer(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> impl std::future::Future<Output = Result<axum::response::Response, HttpError>> + Send;
+}
+
+/// The router every extension function serves: `POST path`, behind the body limit, the request
+/// span (with the Lambda invocation id when running in Lambda) and nothing else. One place, so the
+/// five functions cannot drift apart in how they guard and log requests.
+pub fn callout_router<E: CalloutEndpoint>(
+    path: &str,
+    endpoint: std::sync::Arc<E>,
+    max_body_bytes: usize,
+) -> axum::Router {
+    async fn callout<E: CalloutEndpoint>(
+        axum::extract::State(endpoint): axum::extract::State<std::sync::Arc<E>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> Result<axum::response::Response, HttpError> {
+        endpoint.answer(&headers, &body).await
+    }
+
+    axum::Router::new()
+        .route(path, axum::routing::post(callout::<E>))
+        .with_state(endpoint)
+        .layer(entra_platform::body_limit(max_body_bytes))
+        .layer(axum::middleware::from_fn(entra_platform::request_context))
+        .layer(axum::middleware::from_fn(
+            crate::lambda_ids::lambda_request_id,
+        ))
+}

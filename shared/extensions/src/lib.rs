@@ -29,7 +29,7 @@ pub use attribute_collection_submit::{
 };
 pub use budget::CallBudget;
 pub use email_otp_send::{EmailOtpSendAction, EmailOtpSendRequest, OneTimeCode, OtpContext};
-pub use endpoint::{CalloutGuard, bad_callout};
+pub use endpoint::{CalloutEndpoint, CalloutGuard, bad_callout, callout_router};
 pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
 pub use events::EventKind;
 pub use password_submit::{

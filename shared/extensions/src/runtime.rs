@@ -105,12 +105,3 @@ pub fn rules_dir(config: &CommonConfig) -> Option<PathBuf> {
         .and_then(|path| path.parent())
         .map(|dir| dir.to_path_buf())
 }
-
-/// Transitional: the rules file named by `ENTRA_HOOKS_RULES` read directly from the environment.
-#[deprecated(note = "use rules_file(&config): the path is part of the platform configuration")]
-pub fn rules_from_env() -> Result<RulesFile, SetupError> {
-    match std::env::var_os(RULES_PATH_ENV) {
-        Some(path) => Ok(RulesFile::load(&PathBuf::from(path))?),
-        None => Ok(RulesFile::empty()),
-    }
-}
