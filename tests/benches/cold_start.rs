@@ -99,7 +99,7 @@ fn binary() -> PathBuf {
 }
 
 fn event(sandbox: &Sandbox, token: &str) -> Value {
-    let body = entra_local::sample_token_issuance_start(sandbox.config());
+    let body = entra_local::samples::token_issuance_start(sandbox.config());
     json!({
         "version": "2.0",
         "routeKey": "POST /extensions/token-issuance-start",

@@ -7,9 +7,12 @@ use entra_local::{LocalHost, LocalHostOptions};
 use serde_json::{Value, json};
 
 async fn start() -> LocalHost {
+    let mail_dir = std::env::temp_dir().join(format!("entra-local-mail-{}", uuid_like()));
     LocalHost::start(LocalHostOptions {
         bind: SocketAddr::from(([127, 0, 0, 1], 0)),
         sandbox_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+        rules: None,
+        mail_dir,
     })
     .await
     .expect("local host starts")
@@ -101,7 +104,7 @@ async fn v1_and_v2_tokens_after_a_key_rollover_are_accepted_with_one_jwks_fetch(
     let host = start().await;
     let base = host.base_url();
     let http = reqwest::Client::new();
-    let sample = entra_local::sample_token_issuance_start(host.sandbox().config()).to_string();
+    let sample = entra_local::samples::token_issuance_start(host.sandbox().config()).to_string();
 
     // Entra rolls its signing keys; the host fetches the JWKS on first use and gets both.
     let previous = host.sandbox().active_kid();
@@ -141,4 +144,14 @@ async fn the_banner_names_every_route_and_a_working_command() {
 
 fn token_path() -> &'static str {
     "/extensions/token-issuance-start"
+}
+
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }

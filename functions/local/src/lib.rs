@@ -1,26 +1,39 @@
 //! The local host: every function's router on one port, in front of an embedded simulated tenant,
 //! so a laptop runs the whole service offline with the same handler code Lambda runs.
 //!
-//! The functions are configured exactly as in production except for where the tenant lives: the
-//! token validator reads discovery and JWKS from the sandbox, over real HTTP. Two routes exist only
-//! here, under `/local/`: one mints an Entra-shaped extension token, one serves sample callout
-//! bodies, so the ready-to-paste commands printed at start work without any Azure account.
+//! The functions are configured as in production except for where the tenant and the AWS services
+//! live: tokens are validated against the sandbox's discovery and JWKS over real HTTP, Graph is the
+//! sandbox's Graph, one-time-code emails land as `.eml` files in a folder, idempotency markers stay
+//! in memory, and the password-submit key pair is generated at start. Routes under `/local/` exist
+//! only here: one mints an Entra-shaped extension token, the others serve sample callout bodies, so
+//! the commands printed at start work without any Azure or AWS account.
+
+pub mod samples;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path as UrlPath, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use entra_extensions::CalloutGuard;
+use entra_extensions::{CalloutGuard, RulesFile};
+use entra_graph::{ClientCredential, GraphClient, GraphConfig};
+use entra_platform::SecretValue;
+use entra_platform::mailer::FolderMailer;
+use entra_platform::store::MemoryStore;
+use entra_sandbox::password_context::{
+    ContentEncryption, KeyManagement, PasswordContextKey, encrypt_password_context,
+};
 use entra_sandbox::{Sandbox, SandboxConfig};
 use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
-use serde_json::{Value, json};
-use token_issuance_start::TokenIssuanceStart;
+use serde_json::json;
 use tokio::sync::oneshot;
+
+pub use samples::DEMO_CLIENT_APP_ID;
 
 /// Body limit of the local host, the platform default.
 const MAX_BODY_BYTES: usize = 256 * 1024;
@@ -32,6 +45,11 @@ pub struct LocalHostOptions {
     pub bind: SocketAddr,
     /// Where the simulated tenant listens; port 0 picks a free one.
     pub sandbox_bind: SocketAddr,
+    /// One rules file for every function; `None` uses each function's shipped example
+    /// (`functions/<name>/rules.example.toml`), which fits the sandbox's demo data.
+    pub rules: Option<PathBuf>,
+    /// Where one-time-code emails are written.
+    pub mail_dir: PathBuf,
 }
 
 impl Default for LocalHostOptions {
@@ -39,6 +57,8 @@ impl Default for LocalHostOptions {
         Self {
             bind: SocketAddr::from(([127, 0, 0, 1], 7071)),
             sandbox_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rules: None,
+            mail_dir: PathBuf::from(".local/mail"),
         }
     }
 }
@@ -50,7 +70,7 @@ pub struct Route {
     pub what: &'static str,
 }
 
-/// Everything served, in banner order.
+/// Every route served, in banner order.
 pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
@@ -60,7 +80,27 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
         path: token_issuance_start::PATH,
-        what: "OnTokenIssuanceStart custom claims provider",
+        what: "OnTokenIssuanceStart: claims from rules, Graph and context",
+    },
+    Route {
+        method: "POST",
+        path: attribute_collection_start::PATH,
+        what: "OnAttributeCollectionStart: prefill or block",
+    },
+    Route {
+        method: "POST",
+        path: attribute_collection_submit::PATH,
+        what: "OnAttributeCollectionSubmit: validate, normalise, uniqueness",
+    },
+    Route {
+        method: "POST",
+        path: email_otp_send::PATH,
+        what: "OnOtpSend: one-time code by email (written to the mail folder)",
+    },
+    Route {
+        method: "POST",
+        path: password_submit::PATH,
+        what: "OnPasswordSubmit: just-in-time password migration",
     },
     Route {
         method: "GET",
@@ -69,8 +109,8 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "GET",
-        path: "/local/samples/token-issuance-start",
-        what: "a sample tokenIssuanceStart callout body for the demo user (local only)",
+        path: "/local/samples/{function}",
+        what: "a sample callout body for that function, e.g. token-issuance-start (local only)",
     },
 ];
 
@@ -78,6 +118,8 @@ pub const ROUTES: &[Route] = &[
 pub struct LocalHost {
     sandbox: Arc<Sandbox>,
     addr: SocketAddr,
+    mail_dir: PathBuf,
+    rules_origin: String,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -92,7 +134,8 @@ impl LocalHost {
             .await
             .context("starting the simulated tenant")?,
         );
-        let app = app(&sandbox).context("building the function routers")?;
+        let rules = RulesSource::new(options.rules.as_deref())?;
+        let app = app(&sandbox, &rules, &options.mail_dir)?;
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
             .with_context(|| {
@@ -116,6 +159,8 @@ impl LocalHost {
         Ok(Self {
             sandbox,
             addr,
+            mail_dir: options.mail_dir,
+            rules_origin: rules.describe(),
             shutdown: Some(tx),
         })
     }
@@ -133,6 +178,10 @@ impl LocalHost {
         &self.sandbox
     }
 
+    pub fn mail_dir(&self) -> &Path {
+        &self.mail_dir
+    }
+
     /// The start-up banner: what is served and a command to try it.
     pub fn banner(&self) -> String {
         let base = self.base_url();
@@ -143,10 +192,15 @@ impl LocalHost {
             self.sandbox.tenant_id(),
             self.sandbox.discovery_url()
         ));
+        text.push_str(&format!("  rules             {}\n", self.rules_origin));
+        text.push_str(&format!(
+            "  mail folder       {}\n",
+            self.mail_dir.display()
+        ));
         text.push_str(&format!("  functions         {base}\n"));
         for route in ROUTES {
             text.push_str(&format!(
-                "    {:<5} {:<40} {}\n",
+                "    {:<5} {:<42} {}\n",
                 route.method, route.path, route.what
             ));
         }
@@ -155,7 +209,7 @@ impl LocalHost {
              curl -s {base}/local/samples/token-issuance-start | curl -s -X POST {base}{path} \\\n    \
              -H \"Authorization: Bearer $(curl -s {base}/local/token)\" \\\n    \
              -H 'Content-Type: application/json' --data-binary @-\n\n\
-             Without the token the same call answers 401.\n",
+             Replace token-issuance-start with any function above. Without the token the same call answers 401.\n",
             path = token_issuance_start::PATH
         ));
         text
@@ -170,44 +224,155 @@ impl Drop for LocalHost {
     }
 }
 
-/// The local host's state for its `/local/` routes.
+/// Where each function's rules section comes from.
+pub enum RulesSource {
+    /// One file for all functions.
+    File(RulesFile, PathBuf),
+    /// Each function's shipped example, under the workspace's `functions/` folder.
+    Examples(PathBuf),
+}
+
+impl RulesSource {
+    /// `file`, or the shipped examples of this source tree.
+    pub fn new(file: Option<&Path>) -> anyhow::Result<Self> {
+        match file {
+            Some(path) => Ok(Self::File(RulesFile::load(path)?, path.to_path_buf())),
+            None => Ok(Self::Examples(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+            )),
+        }
+    }
+
+    /// The rules file holding `function`'s section, and the directory its relative paths start in.
+    pub fn for_function(&self, function: &str) -> anyhow::Result<(RulesFile, PathBuf)> {
+        match self {
+            Self::File(file, path) => Ok((
+                file.clone(),
+                path.parent().map(Path::to_path_buf).unwrap_or_default(),
+            )),
+            Self::Examples(functions) => {
+                let dir = functions.join(function);
+                let path = dir.join("rules.example.toml");
+                Ok((RulesFile::load(&path)?, dir))
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::File(_, path) => path.display().to_string(),
+            Self::Examples(_) => "functions/*/rules.example.toml (the shipped examples)".into(),
+        }
+    }
+}
+
+/// The local-only routes' state.
 struct LocalRoutes {
     sandbox: Arc<Sandbox>,
-    sample: Value,
+    password_key: PasswordContextKey,
 }
 
 /// Every function router merged, plus health and the local-only helpers.
-pub fn app(sandbox: &Arc<Sandbox>) -> anyhow::Result<Router> {
+pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder()
         .build()
         .context("building the HTTP client")?;
     let config = sandbox.config();
-    let policy = CallerPolicy::extension_callback(
-        &config.tenant_id,
-        vec![
-            config.extension_app_id.clone(),
-            config.extension_app_id_uri.clone(),
-        ],
-    );
+    // One key cache for every function, as one Lambda per function would each have their own.
     let keys = KeySet::new(sandbox.discovery_url(), http);
-    let guard = CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new());
-    let token_issuance_start = Arc::new(TokenIssuanceStart::new(guard));
+    let guard = || {
+        let policy = CallerPolicy::extension_callback(
+            &config.tenant_id,
+            vec![
+                config.extension_app_id.clone(),
+                config.extension_app_id_uri.clone(),
+            ],
+        );
+        CalloutGuard::new(TokenValidator::new(policy, keys.clone()), Vec::new())
+    };
+    let graph = GraphClient::new(
+        GraphConfig::new(
+            &config.tenant_id,
+            config.graph_client_id.clone(),
+            ClientCredential::secret(config.graph_client_secret.clone()),
+        )
+        .with_authority_host(sandbox.url())
+        .with_graph_base_url(sandbox.graph_url()),
+    )?;
+
+    let (file, _) = rules.for_function("token-issuance-start")?;
+    let claims_rules: token_issuance_start::TokenIssuanceStartRules =
+        file.section(token_issuance_start::SECTION)?;
+    let provider = token_issuance_start::ClaimsProvider::new(&claims_rules, Some(graph.clone()))?;
+    let token_issuance =
+        Arc::new(token_issuance_start::TokenIssuanceStart::new(guard()).with_provider(provider));
+
+    let (file, _) = rules.for_function("attribute-collection-start")?;
+    let start_rules: attribute_collection_start::AttributeCollectionStartRules =
+        file.section(attribute_collection_start::SECTION)?;
+    let collection_start = Arc::new(attribute_collection_start::AttributeCollectionStart::new(
+        guard(),
+        &start_rules,
+    ));
+
+    let (file, _) = rules.for_function("attribute-collection-submit")?;
+    let submit_rules: attribute_collection_submit::AttributeCollectionSubmitRules =
+        file.section(attribute_collection_submit::SECTION)?;
+    let collection_submit = Arc::new(attribute_collection_submit::AttributeCollectionSubmit::new(
+        guard(),
+        &submit_rules,
+        Some(graph),
+    )?);
+
+    let (file, _) = rules.for_function("email-otp-send")?;
+    let otp_rules: email_otp_send::EmailOtpSendRules = file.section(email_otp_send::SECTION)?;
+    let mailer = FolderMailer::new(mail_dir)
+        .with_context(|| format!("creating the mail folder {}", mail_dir.display()))?;
+    let otp = Arc::new(email_otp_send::EmailOtpSend::new(
+        guard(),
+        &otp_rules,
+        Arc::new(mailer),
+        Arc::new(MemoryStore::new()),
+    ));
+
+    let (file, rules_dir) = rules.for_function("password-submit")?;
+    let password_rules: password_submit::PasswordSubmitRules =
+        file.section(password_submit::SECTION)?;
+    let password_key = PasswordContextKey::generate()?;
+    let decryptor = password_submit::PasswordContextDecryptor::from_pem(&SecretValue::new(
+        password_key.private_key_pem(),
+    ))?;
+    let store = match password_rules.store_path(Some(&rules_dir)) {
+        Some(path) => password_submit::LegacyUserTable::load(&path)
+            .with_context(|| format!("loading the legacy user table {}", path.display()))?,
+        None => password_submit::LegacyUserTable::from_credentials(Vec::new()),
+    };
+    let migration =
+        password_submit::PasswordMigration::new(password_rules, decryptor, Arc::new(store));
+    let password = Arc::new(password_submit::PasswordSubmit::new(guard(), migration));
 
     let local = Arc::new(LocalRoutes {
         sandbox: sandbox.clone(),
-        sample: sample_token_issuance_start(config),
+        password_key,
     });
 
     Ok(Router::new()
         .route("/health", get(health))
-        .merge(token_issuance_start::router(
-            token_issuance_start,
+        .merge(token_issuance_start::router(token_issuance, MAX_BODY_BYTES))
+        .merge(attribute_collection_start::router(
+            collection_start,
             MAX_BODY_BYTES,
         ))
+        .merge(attribute_collection_submit::router(
+            collection_submit,
+            MAX_BODY_BYTES,
+        ))
+        .merge(email_otp_send::router(otp, MAX_BODY_BYTES))
+        .merge(password_submit::router(password, MAX_BODY_BYTES))
         .merge(
             Router::new()
                 .route("/local/token", get(mint_token))
-                .route("/local/samples/token-issuance-start", get(sample))
+                .route("/local/samples/{function}", get(sample))
                 .with_state(local),
         ))
 }
@@ -220,52 +385,40 @@ async fn mint_token(State(local): State<Arc<LocalRoutes>>) -> impl IntoResponse 
     (StatusCode::OK, local.sandbox.extension_token().sign())
 }
 
-async fn sample(State(local): State<Arc<LocalRoutes>>) -> impl IntoResponse {
-    axum::Json(local.sample.clone())
-}
-
-/// A tokenIssuanceStart callout as Entra would send it for the sandbox's demo user.
-pub fn sample_token_issuance_start(config: &SandboxConfig) -> Value {
-    let tenant = &config.tenant_id;
-    json!({
-        "type": "microsoft.graph.authenticationEvent.tokenIssuanceStart",
-        "source": format!("/tenants/{tenant}/applications/{}", DEMO_CLIENT_APP_ID),
-        "data": {
-            "@odata.type": "microsoft.graph.onTokenIssuanceStartCalloutData",
-            "tenantId": tenant,
-            "authenticationEventListenerId": "0c1d2e3f-4a5b-4c6d-8e7f-000000000001",
-            "customAuthenticationExtensionId": "0c1d2e3f-4a5b-4c6d-8e7f-000000000002",
-            "authenticationContext": {
-                "correlationId": "0c1d2e3f-4a5b-4c6d-8e7f-000000000003",
-                "client": { "ip": "127.0.0.1", "locale": "en-us", "market": "en-us" },
-                "protocol": "OAUTH2.0",
-                "clientServicePrincipal": {
-                    "id": "0c1d2e3f-4a5b-4c6d-8e7f-000000000004",
-                    "appId": DEMO_CLIENT_APP_ID,
-                    "appDisplayName": "Contoso Shop",
-                    "displayName": "Contoso Shop"
-                },
-                "resourceServicePrincipal": {
-                    "id": "0c1d2e3f-4a5b-4c6d-8e7f-000000000004",
-                    "appId": DEMO_CLIENT_APP_ID,
-                    "appDisplayName": "Contoso Shop",
-                    "displayName": "Contoso Shop"
-                },
-                "user": {
-                    "displayName": "Ava Thompson",
-                    "id": entra_sandbox::directory::DEMO_USER_ID,
-                    "mail": entra_sandbox::directory::DEMO_USER_EMAIL,
-                    "userPrincipalName": format!(
-                        "{}@{}.onmicrosoft.com",
-                        entra_sandbox::directory::DEMO_USER_ID,
-                        config.tenant_name
-                    ),
-                    "userType": "Member"
+async fn sample(
+    State(local): State<Arc<LocalRoutes>>,
+    UrlPath(function): UrlPath<String>,
+) -> Response {
+    let config = local.sandbox.config();
+    let body = match function.as_str() {
+        "token-issuance-start" => samples::token_issuance_start(config),
+        "attribute-collection-start" => samples::attribute_collection_start(config),
+        "attribute-collection-submit" => samples::attribute_collection_submit(config, "ln-200001"),
+        "email-otp-send" => samples::email_otp_send(config, samples::SAMPLE_OTP_CODE),
+        "password-submit" => {
+            let nonce = uuid::Uuid::new_v4().to_string();
+            match encrypt_password_context(
+                local.password_key.certificate_pem(),
+                KeyManagement::RsaOaep256,
+                ContentEncryption::A256Gcm,
+                samples::LEGACY_USERNAME,
+                samples::LEGACY_PASSWORD,
+                &nonce,
+            ) {
+                Ok(context) => samples::password_submit(config, &context),
+                Err(error) => {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
                 }
             }
         }
-    })
+        _ => {
+            return (
+                StatusCode::NOT_FOUND,
+                "no sample for that function; try token-issuance-start, attribute-collection-start, \
+                 attribute-collection-submit, email-otp-send or password-submit",
+            )
+                .into_response();
+        }
+    };
+    axum::Json(body).into_response()
 }
-
-/// The client application of the demo sign-ins.
-pub const DEMO_CLIENT_APP_ID: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";

@@ -1,6 +1,7 @@
 //! `cargo run -p entra-local`: the whole service on one port against a simulated tenant.
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 
 use clap::Parser;
 use entra_local::{LocalHost, LocalHostOptions};
@@ -18,6 +19,12 @@ struct Args {
     /// Address to bind; loopback unless you mean to expose it.
     #[arg(long, default_value = "127.0.0.1")]
     bind: IpAddr,
+    /// One rules file for every function (default: each function's rules.example.toml).
+    #[arg(long, env = "ENTRA_HOOKS_RULES")]
+    rules: Option<PathBuf>,
+    /// Folder the one-time-code emails are written to.
+    #[arg(long, default_value = ".local/mail")]
+    mail_dir: PathBuf,
 }
 
 #[tokio::main]
@@ -27,6 +34,8 @@ async fn main() -> anyhow::Result<()> {
     let host = LocalHost::start(LocalHostOptions {
         bind: SocketAddr::new(args.bind, args.port),
         sandbox_bind: SocketAddr::new(args.bind, args.sandbox_port),
+        rules: args.rules,
+        mail_dir: args.mail_dir,
     })
     .await?;
     println!("{}", host.banner());
