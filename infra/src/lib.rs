@@ -1,8 +1,10 @@
-//! Deployment helpers and (in later stages) the tenant configuration CLI.
+//! Deployment helpers and the tenant CLI: `check-config` (below) and `replay` ([`replay`]).
 //!
 //! `entra-hooks check-config` validates a function configuration exactly as a deployed function
 //! does at start (file plus `ENTRA_HOOKS_*` environment overrides), so a bad value is caught
 //! before `sam deploy` rather than in the first cold start.
+
+pub mod replay;
 
 use std::path::Path;
 

@@ -1,8 +1,12 @@
 //! `entra-hooks`: deployment helpers and tenant management for entra-hooks.
 
+use std::io::Read;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use entra_infra::replay::{Function, GraphSource, ReplayOptions, replay};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,14 +25,102 @@ enum Command {
         /// TOML file; without it only the environment is read.
         file: Option<PathBuf>,
     },
+    /// Run a captured callout payload through the rules and print the response the function would send.
+    Replay {
+        /// Which function's decision to replay.
+        #[arg(value_enum)]
+        function: Function,
+        /// The captured request body (a file, or - for standard input).
+        payload: PathBuf,
+        /// The rules file (without it: the function's defaults).
+        #[arg(long, visible_alias = "config")]
+        rules: Option<PathBuf>,
+        /// Read Graph from the tenant in this platform configuration file instead of the embedded
+        /// simulated tenant.
+        #[arg(long)]
+        tenant_config: Option<PathBuf>,
+        /// password-submit: PEM private key that decrypts the captured encryptedPasswordContext.
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+        /// password-submit without the key: the username of the sign-in to decide on.
+        #[arg(long, requires = "password")]
+        username: Option<String>,
+        /// password-submit without the key: the password of that sign-in.
+        #[arg(long, requires = "username")]
+        password: Option<String>,
+        /// email-otp-send: write the email into this folder (otherwise it is only logged).
+        #[arg(long)]
+        mail_dir: Option<PathBuf>,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::CheckConfig { file } => {
             let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
             print!("{}", entra_infra::check_config(file.as_deref(), env)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Replay {
+            function,
+            payload,
+            rules,
+            tenant_config,
+            private_key,
+            username,
+            password,
+            mail_dir,
+        } => {
+            let (bytes, origin) = if payload.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .context("reading the payload from stdin")?;
+                (bytes, "stdin".to_owned())
+            } else {
+                let bytes = std::fs::read(&payload)
+                    .with_context(|| format!("cannot read the payload {}", payload.display()))?;
+                (bytes, payload.display().to_string())
+            };
+            let outcome = replay(&ReplayOptions {
+                function,
+                payload: bytes,
+                payload_origin: origin,
+                rules,
+                graph: tenant_config.map_or(GraphSource::Sandbox, GraphSource::Tenant),
+                private_key,
+                username,
+                password,
+                mail_dir,
+            })
+            .await?;
+            eprintln!(
+                "{}: HTTP {}, action {}, fallback {}, decided in {:.1} ms",
+                function.name(),
+                outcome.status,
+                outcome.action,
+                outcome.fallback,
+                outcome.elapsed.as_secs_f64() * 1000.0
+            );
+            if let Some(response) = &outcome.response {
+                println!("{}", serde_json::to_string_pretty(response)?);
+            }
+            Ok(if outcome.status == 200 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
     }
-    Ok(())
 }
