@@ -281,3 +281,32 @@ fn a_captured_password_context_is_decrypted_with_the_private_key() {
         "2a7c1a8e-0000-4000-8000-00000000abcd"
     );
 }
+
+/// The rules file the SAM template deploys (config/rules.toml) is valid for every function.
+#[test]
+fn the_deployed_starter_rules_serve_every_function() {
+    let rules = root().join("config/rules.toml").display().to_string();
+    for (function, vector) in [
+        (
+            "token-issuance-start",
+            "docs/tokenIssuanceStart.request.json",
+        ),
+        (
+            "attribute-collection-start",
+            "docs/attributeCollectionStart.request.json",
+        ),
+        (
+            "attribute-collection-submit",
+            "docs/attributeCollectionSubmit.request.json",
+        ),
+        ("email-otp-send", "docs/emailOtpSend.request.json"),
+    ] {
+        let payload = vectors().join(vector);
+        let output = replay(&[function, payload.to_str().unwrap(), "--rules", &rules]);
+        assert!(
+            output.status.success(),
+            "{function}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
