@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use entra_extensions::EventKind;
+use entra_extensions::conformance::check_response;
 use entra_local::samples::{self, SIGN_UP_EMAIL};
 use entra_local::{LocalHost, LocalHostOptions};
 use entra_sandbox::directory::{DEMO_GROUP_SILVER_ID, extension_property};
@@ -51,7 +53,24 @@ impl Entra {
         if status == 200 {
             assert_eq!(response.headers()["content-type"], "application/json");
         }
-        (status, response.json().await.unwrap_or(Value::Null))
+        let answer = response.json().await.unwrap_or(Value::Null);
+        if status == 200 {
+            // Every answer holds to Entra's contract, checked independently of its builder.
+            check_response(event_of(path), &answer)
+                .unwrap_or_else(|e| panic!("{path}: {e}: {answer}"));
+        }
+        (status, answer)
+    }
+}
+
+fn event_of(path: &str) -> EventKind {
+    match path {
+        token_issuance_start::PATH => EventKind::TokenIssuanceStart,
+        attribute_collection_start::PATH => EventKind::AttributeCollectionStart,
+        attribute_collection_submit::PATH => EventKind::AttributeCollectionSubmit,
+        email_otp_send::PATH => EventKind::EmailOtpSend,
+        password_submit::PATH => EventKind::PasswordSubmit,
+        other => panic!("no event at {other}"),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod attribute_collection_start;
 pub mod attribute_collection_submit;
 pub mod budget;
+pub mod conformance;
 pub mod email_otp_send;
 pub mod endpoint;
 pub mod envelope;
@@ -28,6 +29,7 @@ pub use attribute_collection_submit::{
     AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, ShowValidationError,
 };
 pub use budget::CallBudget;
+pub use conformance::{ConformanceError, check_response};
 pub use email_otp_send::{EmailOtpSendAction, EmailOtpSendRequest, OneTimeCode, OtpContext};
 pub use endpoint::{CalloutEndpoint, CalloutGuard, bad_callout, callout_router};
 pub use envelope::{AuthenticationContext, Callout, CalloutError, ServicePrincipal};
