@@ -95,10 +95,10 @@ pub fn check_response(kind: EventKind, body: &Value) -> Result<(), ConformanceEr
         }
     }
     if kind == EventKind::PasswordSubmit
-        && !data
+        && data
             .get("nonce")
             .and_then(Value::as_str)
-            .is_some_and(|nonce| !nonce.is_empty())
+            .is_none_or(str::is_empty)
     {
         return Err(ConformanceError::MissingNonce);
     }
