@@ -22,10 +22,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use entra_extensions::action_review::ActionReview;
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
 use entra_extensions::{
     AttributeActionError, AttributeCollectionStartAction, AttributeCollectionStartRequest,
-    CallBudget, CalloutGuard, EventKind, bad_callout,
+    CallBudget, CalloutGuard, bad_callout,
 };
 use entra_platform::HttpError;
 use serde_json::Value;
@@ -102,60 +103,27 @@ impl AttributeCollectionStart {
         budget: CallBudget,
     ) -> Result<Decision, AttributeActionError> {
         let outcome = self.policy.evaluate(request);
-        let mut action = outcome.action;
-        let mut response = action.to_response()?;
-        let mut fallback = false;
+        let mut review = ActionReview::new(outcome.action, budget)?;
         let context = StartContext {
             budget,
             matched_rules: &outcome.matched,
         };
         for extension in &self.extensions {
-            if budget.is_spent() {
-                tracing::warn!(
-                    extension = extension.name(),
-                    "budget spent before the extension could run; skipped"
-                );
-                fallback = true;
+            let Some(deadline) = review.deadline_for(extension.name()) else {
                 break;
-            }
-            let review = tokio::time::timeout_at(
-                budget.deadline(),
-                extension.review(request, &action, &context),
+            };
+            let answer = tokio::time::timeout_at(
+                deadline,
+                extension.review(request, review.proposed(), &context),
             )
             .await;
-            match review {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(replacement))) => match replacement.to_response() {
-                    Ok(body) => {
-                        action = replacement;
-                        response = body;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            extension = extension.name(),
-                            %error,
-                            "extension proposed an action Entra would refuse; ignored"
-                        );
-                        fallback = true;
-                    }
-                },
-                Ok(Err(error)) => {
-                    tracing::warn!(extension = extension.name(), %error, "extension failed; skipped");
-                    fallback = true;
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        extension = extension.name(),
-                        "extension did not finish within the budget; skipped"
-                    );
-                    fallback = true;
-                }
-            }
+            review.settle(extension.name(), answer);
         }
+        let reviewed = review.finish();
         Ok(Decision {
-            action,
-            response,
-            fallback,
+            action: reviewed.action,
+            response: reviewed.response,
+            fallback: reviewed.fallback,
             matched_rules: outcome.matched,
         })
     }
@@ -172,16 +140,9 @@ impl AttributeCollectionStart {
             .await
             .map_err(HttpError::internal)?;
 
-        let context = &request.callout.context;
-        tracing::info!(
-            event = EventKind::AttributeCollectionStart.name(),
-            tenant = %request.callout.tenant_id,
-            correlation_id = %context.correlation_id,
-            client_app = context
-                .client_service_principal
-                .as_ref()
-                .and_then(|sp| sp.app_id.as_deref())
-                .unwrap_or("-"),
+        entra_extensions::callout_event!(
+            INFO,
+            request.callout,
             action = decision.action_name(),
             rules = %decision.matched_rules.join(","),
             fallback = decision.fallback,

@@ -13,6 +13,7 @@ use attribute_collection_start::{
     StartContext,
 };
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
+use entra_extensions::testing;
 use entra_extensions::{
     AttributeCollectionStartAction, AttributeCollectionStartRequest, AttributeValues, CallBudget,
 };
@@ -93,7 +94,7 @@ async fn decide_with(state: &AttributeCollectionStart, sign_up: &SignUp) -> Deci
 }
 
 async fn decide(rules: &str, sign_up: &SignUp) -> Decision {
-    let state = AttributeCollectionStart::new(common::unused_guard(), &common::rules(rules));
+    let state = AttributeCollectionStart::new(testing::unused_guard(), &common::rules(rules));
     decide_with(&state, sign_up).await
 }
 
@@ -489,7 +490,7 @@ block.message = "Everything is closed."
 
 #[tokio::test]
 async fn the_example_rules_against_demo_sign_ups() {
-    let state = AttributeCollectionStart::new(common::unused_guard(), &common::example_rules());
+    let state = AttributeCollectionStart::new(testing::unused_guard(), &common::example_rules());
     let shop = decide_with(
         &state,
         &SignUp {
@@ -610,9 +611,10 @@ const PREFILL_CITY: &str = "[[attribute_collection_start.rules]]\nprefill.city =
 #[tokio::test]
 async fn custom_logic_extends_the_rules_answer() {
     let custom = Custom::new(Behaviour::Invite);
-    let state = AttributeCollectionStart::new(common::unused_guard(), &common::rules(PREFILL_CITY))
-        .with_extension(custom.clone())
-        .with_extension(Custom::new(Behaviour::Keep));
+    let state =
+        AttributeCollectionStart::new(testing::unused_guard(), &common::rules(PREFILL_CITY))
+            .with_extension(custom.clone())
+            .with_extension(Custom::new(Behaviour::Keep));
     let decision = decide_with(
         &state,
         &SignUp {
@@ -633,7 +635,7 @@ async fn custom_logic_extends_the_rules_answer() {
 async fn failing_late_or_invalid_custom_logic_falls_back_to_the_rules_answer() {
     for behaviour in [Behaviour::Fail, Behaviour::Hang, Behaviour::Invalid] {
         let state =
-            AttributeCollectionStart::new(common::unused_guard(), &common::rules(PREFILL_CITY))
+            AttributeCollectionStart::new(testing::unused_guard(), &common::rules(PREFILL_CITY))
                 .with_extension(Custom::new(behaviour));
         let budget = CallBudget::start(Duration::from_millis(200), DEFAULT_SAFETY_MARGIN);
         let decision = state
@@ -649,8 +651,9 @@ async fn failing_late_or_invalid_custom_logic_falls_back_to_the_rules_answer() {
 #[tokio::test]
 async fn custom_logic_is_skipped_when_the_budget_is_spent() {
     let custom = Custom::new(Behaviour::Invite);
-    let state = AttributeCollectionStart::new(common::unused_guard(), &common::rules(PREFILL_CITY))
-        .with_extension(custom.clone());
+    let state =
+        AttributeCollectionStart::new(testing::unused_guard(), &common::rules(PREFILL_CITY))
+            .with_extension(custom.clone());
     let budget = CallBudget::start(Duration::ZERO, Duration::ZERO);
     let decision = state
         .decide(&SignUp::default().request(), budget)

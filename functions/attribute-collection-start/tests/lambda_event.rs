@@ -7,61 +7,36 @@ mod common;
 use std::sync::Arc;
 
 use attribute_collection_start::{AttributeCollectionStart, PATH, router};
-use axum::body::Body;
+use entra_extensions::EventKind;
+use entra_extensions::testing::sandbox_guard;
+use entra_extensions::testing::{
+    self, assert_bad_tokens_refused, assert_error, assert_foreign_bodies_refused,
+    invoke_lambda_event,
+};
 use entra_sandbox::Sandbox;
-use http_body_util::BodyExt;
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use serde_json::json;
 
-const FIXTURE: &str = include_str!("fixtures/apigw_v2_proxy_request.json");
 const DOCS_REQUEST: &str = "docs/attributeCollectionStart.request.json";
 
 fn app(sandbox: &Sandbox) -> axum::Router {
     let rules = common::rules(
         "[[attribute_collection_start.rules]]\nprefill.country = { from = \"market_region\" }\n",
     );
-    let state = AttributeCollectionStart::new(common::guard(sandbox), &rules);
+    let state = AttributeCollectionStart::new(sandbox_guard(sandbox), &rules);
     router(Arc::new(state), 64 * 1024)
-}
-
-async fn invoke(
-    app: axum::Router,
-    authorization: Option<String>,
-    body: String,
-) -> (u16, Value, http::HeaderMap) {
-    let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
-    event["rawPath"] = json!(PATH);
-    event["rawQueryString"] = json!("");
-    event["queryStringParameters"] = json!({});
-    event["requestContext"]["http"]["path"] = json!(PATH);
-    let mut headers = json!({ "content-type": "application/json" });
-    if let Some(value) = authorization {
-        headers["authorization"] = json!(value);
-    }
-    event["headers"] = headers;
-    event["body"] = json!(body);
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json, headers)
 }
 
 #[tokio::test]
 async fn valid_callout_through_the_lambda_event_gets_prefill_values() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = sandbox.extension_token().sign();
-    let body = common::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
-    let (status, json, headers) =
-        invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(headers["content-type"], "application/json");
+    let body = testing::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let bearer = format!("Bearer {token}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&bearer), body).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.headers["content-type"], "application/json");
     assert_eq!(
-        json,
+        answer.json,
         json!({"data": {
             "@odata.type": "microsoft.graph.onAttributeCollectionStartResponseData",
             "actions": [{
@@ -75,25 +50,12 @@ async fn valid_callout_through_the_lambda_event_gets_prefill_values() {
 #[tokio::test]
 async fn missing_or_foreign_tokens_get_401_without_detail() {
     let sandbox = Sandbox::start_default().await.unwrap();
-    let body = common::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = testing::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
     let foreign = sandbox
         .extension_token()
         .claim("azp", "11111111-2222-3333-4444-555555555555")
         .sign();
-    for authorization in [
-        None,
-        Some("Bearer not-a-jwt".to_owned()),
-        Some(format!("Bearer {foreign}")),
-    ] {
-        let (status, json, headers) =
-            invoke(app(&sandbox), authorization.clone(), body.clone()).await;
-        assert_eq!(status, 401, "{authorization:?}");
-        assert_eq!(
-            json,
-            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
-        );
-        assert_eq!(headers["www-authenticate"], "Bearer");
-    }
+    assert_bad_tokens_refused(|| app(&sandbox), PATH, &foreign, &body).await;
 }
 
 #[tokio::test]
@@ -101,43 +63,37 @@ async fn body_for_another_tenant_is_refused() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = sandbox.extension_token().sign();
     let body =
-        common::request_for(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
-    let (status, _, _) = invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
-    assert_eq!(status, 401);
+        testing::request_for(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
+    let bearer = format!("Bearer {token}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&bearer), body).await;
+    assert_eq!(answer.status, 401);
 }
 
 #[tokio::test]
 async fn malformed_and_foreign_event_bodies_get_400_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let mut submit = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
-    submit["type"] = json!("microsoft.graph.authenticationEvent.attributeCollectionSubmit");
-    let mut bad_info = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    let request = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    assert_foreign_bodies_refused(
+        || app(&sandbox),
+        PATH,
+        &token,
+        &request,
+        EventKind::AttributeCollectionSubmit,
+    )
+    .await;
+    let mut bad_info = request;
     bad_info["data"]["userSignUpInfo"]["attributes"] = json!("givenName");
-    let cases = [
-        ("{\"type\": ".to_owned(), "malformed_json"),
-        ("<xml/>".to_owned(), "malformed_json"),
-        (submit.to_string(), "wrong_event_type"),
-        (bad_info.to_string(), "invalid_callout"),
-        (
-            json!({"type": "something.else", "data": {}}).to_string(),
-            "unknown_event_type",
-        ),
-    ];
-    for (body, code) in cases {
-        let (status, json, _) = invoke(app(&sandbox), Some(token.clone()), body).await;
-        assert_eq!(status, 400, "{code}");
-        assert_eq!(json["error"]["code"], code);
-    }
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), bad_info.to_string()).await;
+    assert_error(&answer, 400, "invalid_callout");
 }
 
 #[tokio::test]
 async fn oversized_body_gets_413_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let mut body = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    let mut body = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
     body["padding"] = json!("x".repeat(70 * 1024));
-    let (status, json, _) = invoke(app(&sandbox), Some(token), body.to_string()).await;
-    assert_eq!(status, 413);
-    assert_eq!(json["error"]["code"], "payload_too_large");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), body.to_string()).await;
+    assert_error(&answer, 413, "payload_too_large");
 }

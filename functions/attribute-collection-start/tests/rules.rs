@@ -6,33 +6,15 @@ mod common;
 use attribute_collection_start::rules::{ConstantValue, LookupSource, PrefillSource, TextCase};
 use attribute_collection_start::{AttributeCollectionStartRules, SECTION};
 use entra_extensions::RulesFile;
+use entra_extensions::testing::{assert_one_rules_problem, rules_problems};
 
 fn problems(text: &str) -> Vec<(Option<usize>, String, String)> {
-    let error = RulesFile::parse(text, "rules.toml")
-        .unwrap()
-        .section::<AttributeCollectionStartRules>(SECTION)
-        .expect_err("the section should be refused");
-    error
-        .problems()
-        .iter()
-        .map(|p| {
-            (
-                p.position.map(|(line, _)| line),
-                p.key.clone(),
-                format!("{}; fix: {}", p.message, p.fix.clone().unwrap_or_default()),
-            )
-        })
-        .collect()
+    rules_problems::<AttributeCollectionStartRules>(text, SECTION)
 }
 
 /// Exactly one problem, on `line`, whose key and message contain the given fragments.
 fn assert_one_problem(text: &str, line: usize, key: &str, message: &str) {
-    let problems = problems(text);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let (at, found_key, found_message) = &problems[0];
-    assert_eq!(*at, Some(line), "{problems:#?}");
-    assert!(found_key.contains(key), "{problems:#?}");
-    assert!(found_message.contains(message), "{problems:#?}");
+    assert_one_rules_problem::<AttributeCollectionStartRules>(text, SECTION, line, key, message);
 }
 
 #[test]

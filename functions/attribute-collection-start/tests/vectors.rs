@@ -9,6 +9,8 @@ use std::sync::Arc;
 
 use attribute_collection_start::{AttributeCollectionStart, AttributeCollectionStartRules};
 use axum::http::{HeaderMap, HeaderValue, header};
+use entra_extensions::testing;
+use entra_extensions::testing::sandbox_guard;
 use entra_sandbox::Sandbox;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -18,14 +20,14 @@ async fn answer(
     rules: &AttributeCollectionStartRules,
     vector: &str,
 ) -> (u16, Value) {
-    let state = Arc::new(AttributeCollectionStart::new(common::guard(sandbox), rules));
+    let state = Arc::new(AttributeCollectionStart::new(sandbox_guard(sandbox), rules));
     let mut headers = HeaderMap::new();
     let token = sandbox.extension_token().sign();
     headers.insert(
         header::AUTHORIZATION,
         HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
     );
-    let body = common::request_for(vector, sandbox.tenant_id()).to_string();
+    let body = testing::request_for(vector, sandbox.tenant_id()).to_string();
     let response = state.handle(&headers, body.as_bytes()).await.unwrap();
     let status = response.status().as_u16();
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
@@ -41,7 +43,7 @@ async fn every_vector_gets_a_conformant_answer_with_default_and_example_rules() 
         assert_eq!(status, 200, "{vector}");
         assert_eq!(
             body,
-            common::vector(
+            testing::vector(
                 "docs/attributeCollectionStart.response.continueWithDefaultBehavior.json"
             ),
             "{vector}"
@@ -109,7 +111,7 @@ block.message = "Your access request is already processing. You'll be notified w
         for vector in common::START_VECTORS {
             let (status, body) = answer(&sandbox, &common::rules(rules), vector).await;
             assert_eq!(status, 200);
-            assert_eq!(body, common::vector(expected), "{vector} -> {expected}");
+            assert_eq!(body, testing::vector(expected), "{vector} -> {expected}");
         }
     }
 }

@@ -20,11 +20,11 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use entra_extensions::action_review::ActionReview;
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
 use entra_extensions::{
     AttributeActionError, AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest,
-    AttributeValues, CallBudget, CalloutGuard, EventKind, ShowBlockPage, ShowValidationError,
-    bad_callout,
+    AttributeValues, CallBudget, CalloutGuard, ShowBlockPage, ShowValidationError, bad_callout,
 };
 use entra_graph::GraphClient;
 use entra_platform::HttpError;
@@ -162,9 +162,7 @@ impl AttributeCollectionSubmit {
         budget: CallBudget,
     ) -> Result<Decision, AttributeActionError> {
         let verdict = self.evaluate(request, budget).await;
-        let mut action = verdict.action;
-        let mut response = action.to_response()?;
-        let mut fallback = verdict.fallback;
+        let mut review = ActionReview::new(verdict.action, budget)?;
         let context = SubmitContext {
             budget,
             graph: self
@@ -174,52 +172,21 @@ impl AttributeCollectionSubmit {
             matched_rules: &verdict.matched,
         };
         for extension in &self.extensions {
-            if budget.is_spent() {
-                tracing::warn!(
-                    extension = extension.name(),
-                    "budget spent before the extension could run; skipped"
-                );
-                fallback = true;
+            let Some(deadline) = review.deadline_for(extension.name()) else {
                 break;
-            }
-            let review = tokio::time::timeout_at(
-                budget.deadline(),
-                extension.review(request, &action, &context),
+            };
+            let answer = tokio::time::timeout_at(
+                deadline,
+                extension.review(request, review.proposed(), &context),
             )
             .await;
-            match review {
-                Ok(Ok(None)) => {}
-                Ok(Ok(Some(replacement))) => match replacement.to_response() {
-                    Ok(body) => {
-                        action = replacement;
-                        response = body;
-                    }
-                    Err(error) => {
-                        tracing::error!(
-                            extension = extension.name(),
-                            %error,
-                            "extension proposed an action Entra would refuse; ignored"
-                        );
-                        fallback = true;
-                    }
-                },
-                Ok(Err(error)) => {
-                    tracing::warn!(extension = extension.name(), %error, "extension failed; skipped");
-                    fallback = true;
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        extension = extension.name(),
-                        "extension did not finish within the budget; skipped"
-                    );
-                    fallback = true;
-                }
-            }
+            review.settle(extension.name(), answer);
         }
+        let reviewed = review.finish();
         Ok(Decision {
-            action,
-            response,
-            fallback,
+            action: reviewed.action,
+            response: reviewed.response,
+            fallback: verdict.fallback || reviewed.fallback,
             matched_rules: verdict.matched,
         })
     }
@@ -385,22 +352,15 @@ impl AttributeCollectionSubmit {
             .await
             .map_err(HttpError::internal)?;
 
-        let context = &request.callout.context;
         let errors = match &decision.action {
             AttributeCollectionSubmitAction::ShowValidationError(errors) => {
                 errors.attribute_errors().count()
             }
             _ => 0,
         };
-        tracing::info!(
-            event = EventKind::AttributeCollectionSubmit.name(),
-            tenant = %request.callout.tenant_id,
-            correlation_id = %context.correlation_id,
-            client_app = context
-                .client_service_principal
-                .as_ref()
-                .and_then(|sp| sp.app_id.as_deref())
-                .unwrap_or("-"),
+        entra_extensions::callout_event!(
+            INFO,
+            request.callout,
             action = decision.action_name(),
             rules = %decision.matched_rules.join(","),
             attribute_errors = errors,

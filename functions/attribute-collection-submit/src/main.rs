@@ -13,7 +13,7 @@ use attribute_collection_submit::{
     AttributeCollectionSubmit, AttributeCollectionSubmitRules, SECTION, router,
 };
 use entra_extensions::CalloutGuard;
-use entra_extensions::runtime::{graph_client, rules_file, secret_resolver};
+use entra_extensions::runtime::{graph_client_if_needed, rules_file};
 use entra_platform::{CommonConfig, init_tracing, load_config};
 
 #[tokio::main]
@@ -21,15 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
     let rules: AttributeCollectionSubmitRules = rules_file(&config)?.section(SECTION)?;
-    let graph = if rules.needs_graph() {
-        graph_client(
-            &config,
-            &secret_resolver(config.graph.iter().map(|g| &g.secret)).await,
-        )
-        .await?
-    } else {
-        None
-    };
+    let graph = graph_client_if_needed(&config, rules.needs_graph()).await?;
     let http = reqwest::Client::builder().build()?;
     let guard = CalloutGuard::from_config(&config, http)?;
     let app = Arc::new(AttributeCollectionSubmit::new(guard, &rules, graph)?);

@@ -13,6 +13,7 @@ use attribute_collection_submit::{
 };
 use common::{EXT, custom, string, submit, submit_in};
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
+use entra_extensions::testing;
 use entra_extensions::{
     AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, CallBudget,
     ShowValidationError,
@@ -24,7 +25,7 @@ fn budget() -> CallBudget {
 }
 
 fn state(rules: &str) -> AttributeCollectionSubmit {
-    AttributeCollectionSubmit::new(common::unused_guard(), &common::rules(rules), None).unwrap()
+    AttributeCollectionSubmit::new(testing::unused_guard(), &common::rules(rules), None).unwrap()
 }
 
 async fn decide_with(
@@ -431,7 +432,7 @@ allowed_values = ["Partner Inc."]
 async fn the_example_rules_without_the_directory_part() {
     let mut rules = common::example_rules();
     rules.attributes.retain(|r| !r.get_ref().is_unique());
-    let state = AttributeCollectionSubmit::new(common::unused_guard(), &rules, None).unwrap();
+    let state = AttributeCollectionSubmit::new(testing::unused_guard(), &rules, None).unwrap();
     let decision = decide_with(
         &state,
         &submit_in(

@@ -8,51 +8,26 @@ mod common;
 use std::sync::Arc;
 
 use attribute_collection_submit::{AttributeCollectionSubmit, PATH, router};
-use axum::body::Body;
 use common::{EXT, custom, string};
+use entra_extensions::EventKind;
+use entra_extensions::testing::sandbox_guard;
+use entra_extensions::testing::{
+    self, assert_bad_tokens_refused, assert_error, assert_foreign_bodies_refused,
+    invoke_lambda_event,
+};
 use entra_sandbox::Sandbox;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const FIXTURE: &str = include_str!("fixtures/apigw_v2_proxy_request.json");
 const DOCS_REQUEST: &str = "docs/attributeCollectionSubmit.request.json";
 
 fn app(sandbox: &Sandbox) -> axum::Router {
     let state = AttributeCollectionSubmit::new(
-        common::guard(sandbox),
+        sandbox_guard(sandbox),
         &common::example_rules(),
         Some(common::graph(sandbox)),
     )
     .unwrap();
     router(Arc::new(state), 64 * 1024)
-}
-
-async fn invoke(
-    app: axum::Router,
-    authorization: Option<String>,
-    body: String,
-) -> (u16, Value, http::HeaderMap) {
-    let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
-    event["rawPath"] = json!(PATH);
-    event["rawQueryString"] = json!("");
-    event["queryStringParameters"] = json!({});
-    event["requestContext"]["http"]["path"] = json!(PATH);
-    let mut headers = json!({ "content-type": "application/json" });
-    if let Some(value) = authorization {
-        headers["authorization"] = json!(value);
-    }
-    event["headers"] = headers;
-    event["body"] = json!(body);
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json, headers)
 }
 
 fn sign_up(loyalty_number: &str) -> String {
@@ -72,12 +47,11 @@ fn sign_up(loyalty_number: &str) -> String {
 async fn valid_callouts_through_the_lambda_event() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let (status, json, headers) =
-        invoke(app(&sandbox), Some(token.clone()), sign_up("LN-100004")).await;
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(headers["content-type"], "application/json");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), sign_up("LN-100004")).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.headers["content-type"], "application/json");
     assert_eq!(
-        json,
+        answer.json,
         json!({"data": {
             "@odata.type": "microsoft.graph.onAttributeCollectionSubmitResponseData",
             "actions": [{
@@ -89,10 +63,10 @@ async fn valid_callouts_through_the_lambda_event() {
             }]
         }})
     );
-    let (status, json, _) = invoke(app(&sandbox), Some(token), sign_up("ln-300001")).await;
-    assert_eq!(status, 200, "{json}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), sign_up("ln-300001")).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
     assert_eq!(
-        json["data"]["actions"][0],
+        answer.json["data"]["actions"][0],
         json!({
             "@odata.type": "microsoft.graph.attributeCollectionSubmit.modifyAttributeValues",
             "attributes": {format!("{EXT}_loyaltyNumber"): "LN-300001"}
@@ -103,25 +77,12 @@ async fn valid_callouts_through_the_lambda_event() {
 #[tokio::test]
 async fn missing_or_foreign_tokens_get_401_without_detail() {
     let sandbox = Sandbox::start_default().await.unwrap();
-    let body = common::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = testing::request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
     let foreign = sandbox
         .extension_token()
         .claim("azp", "11111111-2222-3333-4444-555555555555")
         .sign();
-    for authorization in [
-        None,
-        Some("Bearer not-a-jwt".to_owned()),
-        Some(format!("Bearer {foreign}")),
-    ] {
-        let (status, json, headers) =
-            invoke(app(&sandbox), authorization.clone(), body.clone()).await;
-        assert_eq!(status, 401, "{authorization:?}");
-        assert_eq!(
-            json,
-            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
-        );
-        assert_eq!(headers["www-authenticate"], "Bearer");
-    }
+    assert_bad_tokens_refused(|| app(&sandbox), PATH, &foreign, &body).await;
     // No token, no directory lookup.
     assert!(
         sandbox
@@ -137,37 +98,37 @@ async fn body_for_another_tenant_is_refused() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = sandbox.extension_token().sign();
     let body =
-        common::request_for(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
-    let (status, _, _) = invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
-    assert_eq!(status, 401);
+        testing::request_for(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
+    let bearer = format!("Bearer {token}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&bearer), body).await;
+    assert_eq!(answer.status, 401);
 }
 
 #[tokio::test]
 async fn malformed_and_foreign_event_bodies_get_400_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let mut start = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
-    start["type"] = json!("microsoft.graph.authenticationEvent.attributeCollectionStart");
-    let mut bad_identities = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    let request = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    assert_foreign_bodies_refused(
+        || app(&sandbox),
+        PATH,
+        &token,
+        &request,
+        EventKind::AttributeCollectionStart,
+    )
+    .await;
+    let mut bad_identities = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
     bad_identities["data"]["userSignUpInfo"]["identities"] = json!({"signInType": "email"});
-    let mut no_context = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    let mut no_context = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
     no_context["data"]["authenticationContext"] = Value::Null;
     let cases = [
-        ("{\"type\": ".to_owned(), "malformed_json"),
-        ("<xml/>".to_owned(), "malformed_json"),
         ("[]".to_owned(), "malformed_json"),
-        (start.to_string(), "wrong_event_type"),
         (bad_identities.to_string(), "invalid_callout"),
         (no_context.to_string(), "invalid_callout"),
-        (
-            json!({"type": "something.else", "data": {}}).to_string(),
-            "unknown_event_type",
-        ),
     ];
     for (body, code) in cases {
-        let (status, json, _) = invoke(app(&sandbox), Some(token.clone()), body).await;
-        assert_eq!(status, 400, "{code}");
-        assert_eq!(json["error"]["code"], code);
+        let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), body).await;
+        assert_error(&answer, 400, code);
     }
 }
 
@@ -175,9 +136,8 @@ async fn malformed_and_foreign_event_bodies_get_400_json() {
 async fn oversized_body_gets_413_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let mut body = common::request_for(DOCS_REQUEST, sandbox.tenant_id());
+    let mut body = testing::request_for(DOCS_REQUEST, sandbox.tenant_id());
     body["padding"] = json!("x".repeat(70 * 1024));
-    let (status, json, _) = invoke(app(&sandbox), Some(token), body.to_string()).await;
-    assert_eq!(status, 413);
-    assert_eq!(json["error"]["code"], "payload_too_large");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), body.to_string()).await;
+    assert_error(&answer, 413, "payload_too_large");
 }

@@ -8,33 +8,16 @@ use attribute_collection_submit::{
     AttributeCollectionSubmit, AttributeCollectionSubmitRules, SECTION, SubmitSetupError,
 };
 use entra_extensions::RulesFile;
+use entra_extensions::testing;
+use entra_extensions::testing::{assert_one_rules_problem, rules_problems};
 
 fn problems(text: &str) -> Vec<(Option<usize>, String, String)> {
-    let error = RulesFile::parse(text, "rules.toml")
-        .unwrap()
-        .section::<AttributeCollectionSubmitRules>(SECTION)
-        .expect_err("the section should be refused");
-    error
-        .problems()
-        .iter()
-        .map(|p| {
-            (
-                p.position.map(|(line, _)| line),
-                p.key.clone(),
-                format!("{}; fix: {}", p.message, p.fix.clone().unwrap_or_default()),
-            )
-        })
-        .collect()
+    rules_problems::<AttributeCollectionSubmitRules>(text, SECTION)
 }
 
 /// Exactly one problem, on `line`, whose key and message contain the given fragments.
 fn assert_one_problem(text: &str, line: usize, key: &str, message: &str) {
-    let problems = problems(text);
-    assert_eq!(problems.len(), 1, "{problems:#?}");
-    let (at, found_key, found_message) = &problems[0];
-    assert_eq!(*at, Some(line), "{problems:#?}");
-    assert!(found_key.contains(key), "{problems:#?}");
-    assert!(found_message.contains(message), "{problems:#?}");
+    assert_one_rules_problem::<AttributeCollectionSubmitRules>(text, SECTION, line, key, message);
 }
 
 const HEAD: &str = "[attribute_collection_submit]\nextensions_app_id = \"7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13\"\n\n[[attribute_collection_submit.attributes]]\n";
@@ -295,7 +278,7 @@ fn bad_names_and_client_apps() {
 #[test]
 fn uniqueness_without_a_graph_client_is_a_startup_error() {
     let rules = common::example_rules();
-    let error = AttributeCollectionSubmit::new(common::unused_guard(), &rules, None)
+    let error = AttributeCollectionSubmit::new(testing::unused_guard(), &rules, None)
         .err()
         .expect("refused");
     assert!(matches!(

@@ -10,6 +10,7 @@ use attribute_collection_submit::{
     AttributeCollectionSubmit, DEFAULT_UNAVAILABLE_MESSAGE, DEFAULT_UNAVAILABLE_TITLE, Decision,
 };
 use common::{EXT, custom, string, submit};
+use entra_extensions::testing::sandbox_guard;
 use entra_sandbox::faults::RetryAfter;
 use entra_sandbox::{Fault, FaultRule, Sandbox};
 use serde_json::{Value, json};
@@ -34,7 +35,7 @@ fn loyalty(value: &str) -> Value {
 async fn decide(sandbox: &Sandbox, rules: &str, attributes: Value) -> Decision {
     let rules = common::rules(rules);
     let state = AttributeCollectionSubmit::new(
-        common::guard(sandbox),
+        sandbox_guard(sandbox),
         &rules,
         Some(common::graph(sandbox)),
     )
@@ -287,7 +288,7 @@ async fn an_unreachable_token_endpoint_falls_back_too() {
 async fn the_example_rules_against_the_demo_directory() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let state = AttributeCollectionSubmit::new(
-        common::guard(&sandbox),
+        sandbox_guard(&sandbox),
         &common::example_rules(),
         Some(common::graph(&sandbox)),
     )

@@ -13,6 +13,8 @@ use attribute_collection_submit::{
     ExtensionError, SubmitContext,
 };
 use axum::http::{HeaderMap, HeaderValue, header};
+use entra_extensions::testing;
+use entra_extensions::testing::sandbox_guard;
 use entra_extensions::{
     AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, AttributeValues,
 };
@@ -42,7 +44,7 @@ async fn answer_with(sandbox: &Sandbox, state: AttributeCollectionSubmit, body: 
 
 async fn answer(sandbox: &Sandbox, rules: &AttributeCollectionSubmitRules, body: &Value) -> Value {
     let state =
-        AttributeCollectionSubmit::new(common::guard(sandbox), rules, Some(common::graph(sandbox)))
+        AttributeCollectionSubmit::new(sandbox_guard(sandbox), rules, Some(common::graph(sandbox)))
             .unwrap();
     answer_with(sandbox, state, body).await
 }
@@ -51,9 +53,9 @@ async fn answer(sandbox: &Sandbox, rules: &AttributeCollectionSubmitRules, body:
 async fn every_vector_gets_a_conformant_answer_with_default_and_example_rules() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let continue_vector =
-        common::vector("docs/attributeCollectionSubmit.response.continueWithDefaultBehavior.json");
+        testing::vector("docs/attributeCollectionSubmit.response.continueWithDefaultBehavior.json");
     for vector in common::SUBMIT_VECTORS {
-        let body = common::request_for(vector, sandbox.tenant_id());
+        let body = testing::request_for(vector, sandbox.tenant_id());
         assert_eq!(
             answer(&sandbox, &common::rules(""), &body).await,
             continue_vector,
@@ -98,7 +100,7 @@ async fn rules_about_the_vectors_attributes() {
     // microsoft-samples names the custom attributes with an app id, so the short names match;
     // the docs example keeps the `<appid>` placeholder, which is not an app id, so only
     // `givenName` applies there.
-    let sample = common::request_for(
+    let sample = testing::request_for(
         "microsoft-samples/OnAttributeCollectionSubmit.json",
         sandbox.tenant_id(),
     );
@@ -112,14 +114,14 @@ async fn rules_about_the_vectors_attributes() {
             }
         })
     );
-    let docs = common::request_for(
+    let docs = testing::request_for(
         "docs/attributeCollectionSubmit.request.json",
         sandbox.tenant_id(),
     );
     let body = answer(&sandbox, &rules, &docs).await;
     assert_eq!(
         body,
-        common::vector("docs/attributeCollectionSubmit.response.continueWithDefaultBehavior.json")
+        testing::vector("docs/attributeCollectionSubmit.response.continueWithDefaultBehavior.json")
     );
 }
 
@@ -143,7 +145,7 @@ messages.min_length = "Graduation year must be at least 4 digits"
 "#,
     );
     // The docs request, with a city and a three-digit year entered.
-    let mut body = common::request_for(
+    let mut body = testing::request_for(
         "docs/attributeCollectionSubmit.request.json",
         sandbox.tenant_id(),
     );
@@ -152,7 +154,7 @@ messages.min_length = "Graduation year must be at least 4 digits"
     attributes["extension_<appid>_graduationYear"]["value"] = json!(201);
     assert_eq!(
         answer(&sandbox, &rules, &body).await,
-        common::vector("docs/attributeCollectionSubmit.response.showValidationError.json")
+        testing::vector("docs/attributeCollectionSubmit.response.showValidationError.json")
     );
 }
 
@@ -170,10 +172,10 @@ block.message = "Your access request is already processing. You'll be notified w
 "#,
     );
     for vector in common::SUBMIT_VECTORS {
-        let body = common::request_for(vector, sandbox.tenant_id());
+        let body = testing::request_for(vector, sandbox.tenant_id());
         assert_eq!(
             answer(&sandbox, &rules, &body).await,
-            common::vector("docs/attributeCollectionSubmit.response.showBlockPage.json"),
+            testing::vector("docs/attributeCollectionSubmit.response.showBlockPage.json"),
             "{vector}"
         );
     }
@@ -210,13 +212,13 @@ async fn the_documented_modify_example_through_custom_logic() {
     let sandbox = Sandbox::start_default().await.unwrap();
     for vector in common::SUBMIT_VECTORS {
         let state =
-            AttributeCollectionSubmit::new(common::guard(&sandbox), &common::rules(""), None)
+            AttributeCollectionSubmit::new(sandbox_guard(&sandbox), &common::rules(""), None)
                 .unwrap()
                 .with_extension(Arc::new(Documented));
-        let body = common::request_for(vector, sandbox.tenant_id());
+        let body = testing::request_for(vector, sandbox.tenant_id());
         assert_eq!(
             answer_with(&sandbox, state, &body).await,
-            common::vector("docs/attributeCollectionSubmit.response.modifyAttributeValues.json"),
+            testing::vector("docs/attributeCollectionSubmit.response.modifyAttributeValues.json"),
             "{vector}"
         );
     }

@@ -29,7 +29,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
 use entra_extensions::{
-    CallBudget, CalloutGuard, EmailOtpSendAction, EmailOtpSendRequest, EventKind, bad_callout,
+    CallBudget, CalloutGuard, EmailOtpSendAction, EmailOtpSendRequest, bad_callout,
 };
 use entra_platform::store::{Clock, SystemClock};
 use entra_platform::{
@@ -378,20 +378,13 @@ impl EmailOtpSend {
 
         let decision = self.decide(&request, budget).await;
 
-        let context = &request.callout.context;
         let message_id = match &decision.delivery {
             Delivery::Sent { message_id } => message_id.as_str(),
             _ => "-",
         };
-        tracing::info!(
-            event = EventKind::EmailOtpSend.name(),
-            tenant = %request.callout.tenant_id,
-            correlation_id = %context.correlation_id,
-            client_app = context
-                .client_service_principal
-                .as_ref()
-                .and_then(|sp| sp.app_id.as_deref())
-                .unwrap_or("-"),
+        entra_extensions::callout_event!(
+            INFO,
+            request.callout,
             action = decision.action_name(),
             delivery = decision.delivery_name(),
             locale = %decision.locale,

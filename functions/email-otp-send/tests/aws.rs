@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::types::{
 use common::*;
 use email_otp_send::EmailOtpSend;
 use entra_extensions::EmailOtpSendRequest;
+use entra_extensions::testing::{request_for, sandbox_guard, vector};
 use entra_platform::KeyValueStore;
 use entra_platform::mailer::SesMailer;
 use entra_platform::store::DynamoDbStore;
@@ -79,7 +80,7 @@ async fn ses_and_dynamodb_send_once_per_code_and_release_on_failure() {
         .replace("from = \"Contoso <no-reply@contoso.com>\"\n", "");
     let app_for = |from: &str| -> EmailOtpSend {
         EmailOtpSend::new(
-            guard(&sandbox),
+            sandbox_guard(&sandbox),
             &rules(&rules_without_from),
             Arc::new(SesMailer::new(ses.clone(), from)),
             store.clone(),
@@ -88,7 +89,7 @@ async fn ses_and_dynamodb_send_once_per_code_and_release_on_failure() {
     // Not the docs vector's 12345678: that is also a substring of moto's account id, which
     // the SDK's trace logs show.
     let code = "90817263";
-    let body = with_code(request(DOCS_REQUEST, sandbox.tenant_id()), code).to_string();
+    let body = with_code(request_for(DOCS_REQUEST, sandbox.tenant_id()), code).to_string();
     let key = app_for(SENDER).marker_key(&EmailOtpSendRequest::parse(body.as_bytes()).unwrap());
 
     // The sender is not verified yet: SES refuses, the answer is 500 and the claim is released.

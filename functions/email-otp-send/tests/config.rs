@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use common::*;
 use email_otp_send::{EmailOtpSendConfig, SetupError, router};
+use entra_extensions::testing::{request_for, vector};
 use entra_platform::config::load_config_with_env;
 use entra_platform::mailer::MailerKind;
 use entra_sandbox::Sandbox;
@@ -61,7 +62,7 @@ async fn the_environment_configures_mailer_store_and_rules_and_the_function_serv
 
     let app = config.build(reqwest::Client::new()).await.unwrap();
     let routes = router(Arc::new(app), config.limits.max_body_bytes);
-    let body = with_locale(request(DOCS_REQUEST, sandbox.tenant_id()), "de-at").to_string();
+    let body = with_locale(request_for(DOCS_REQUEST, sandbox.tenant_id()), "de-at").to_string();
     let (status, json) = invoke(routes.clone(), bearer(&sandbox), body.clone()).await;
     assert_eq!((status, json), (200, vector(DOCS_RESPONSE)));
     let (status, _) = invoke(routes, bearer(&sandbox), body).await;

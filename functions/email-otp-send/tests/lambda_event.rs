@@ -10,8 +10,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use common::*;
-use email_otp_send::{ExtensionError, MessageVerdict, OtpMessageExtension, OtpSendContext};
-use entra_extensions::EmailOtpSendRequest;
+use email_otp_send::{ExtensionError, MessageVerdict, OtpMessageExtension, OtpSendContext, PATH};
+use entra_extensions::testing::{
+    assert_bad_tokens_refused, assert_foreign_bodies_refused, request_for, vector,
+};
+use entra_extensions::{EmailOtpSendRequest, EventKind};
 use entra_platform::store::{Clock, ManualClock, MemoryStore};
 use entra_platform::{KeyValueStore, OutgoingEmail};
 use entra_sandbox::Sandbox;
@@ -31,7 +34,7 @@ async fn the_docs_request_sends_the_code_and_answers_the_documented_response() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let mailer = Arc::new(RecordingMailer::default());
     let routes = routes(app(&sandbox, "", mailer.clone(), memory()));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
     let (status, json) = invoke(routes, bearer(&sandbox), body).await;
 
@@ -57,7 +60,7 @@ async fn the_functions_sample_with_lower_case_onetimecode_sends_its_code() {
         mailer.clone(),
         memory(),
     ));
-    let body = request(SAMPLE_REQUEST, sandbox.tenant_id());
+    let body = request_for(SAMPLE_REQUEST, sandbox.tenant_id());
     assert!(body["data"]["otpContext"].get("onetimecode").is_some());
 
     let (status, json) = invoke(routes, bearer(&sandbox), body.to_string()).await;
@@ -78,7 +81,7 @@ async fn an_entra_retry_of_the_same_request_sends_no_second_email() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let mailer = Arc::new(RecordingMailer::default());
     let routes = routes(app(&sandbox, "", mailer.clone(), memory()));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id());
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id());
 
     let first = invoke(routes.clone(), bearer(&sandbox), body.to_string()).await;
     let retry = invoke(routes.clone(), bearer(&sandbox), body.to_string()).await;
@@ -106,7 +109,7 @@ async fn a_failed_send_answers_500_and_the_retry_sends() {
         .then(Behaviour::Fail { transient: false });
     let store = memory();
     let routes = routes(app(&sandbox, "", mailer.clone(), store.clone()));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
     for _ in 0..2 {
         let (status, json) = invoke(routes.clone(), bearer(&sandbox), body.clone()).await;
@@ -140,7 +143,7 @@ async fn a_late_mail_service_is_answered_with_500_within_the_budget_and_the_retr
         mailer.clone(),
         memory(),
     ));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
     let started = Instant::now();
     let (status, _) = invoke(routes.clone(), bearer(&sandbox), body.clone()).await;
@@ -180,7 +183,7 @@ async fn a_retry_during_the_first_send_waits_for_it() {
             mailer.clone(),
             store,
         ));
-        let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+        let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
         let first = tokio::spawn(invoke(routes.clone(), bearer(&sandbox), body.clone()));
         entered.notified().await;
@@ -225,7 +228,7 @@ async fn abandoned_claims_are_taken_over_and_fresh_ones_waited_for() {
         store.clone(),
     )
     .with_clock(clock.clone());
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
     let other_code = with_code(serde_json::from_str(&body).unwrap(), "11112222").to_string();
     let key = app.marker_key(&EmailOtpSendRequest::parse(body.as_bytes()).unwrap());
     let other_key = app.marker_key(&EmailOtpSendRequest::parse(other_code.as_bytes()).unwrap());
@@ -260,7 +263,7 @@ async fn abandoned_claims_are_taken_over_and_fresh_ones_waited_for() {
 #[tokio::test]
 async fn an_unavailable_store_sends_anyway_by_default_or_fails_when_configured() {
     let sandbox = Sandbox::start_default().await.unwrap();
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
     let mailer = Arc::new(RecordingMailer::default());
     let send = app(&sandbox, "", mailer.clone(), Arc::new(BrokenStore));
@@ -295,7 +298,7 @@ async fn the_template_follows_the_callers_locale_with_fallback_to_the_default() 
     let rules = include_str!("../rules.example.toml");
     let mailer = Arc::new(RecordingMailer::default());
     let routes = routes(app(&sandbox, rules, mailer.clone(), memory()));
-    let base = request(DOCS_REQUEST, sandbox.tenant_id());
+    let base = request_for(DOCS_REQUEST, sandbox.tenant_id());
     let cases = [
         ("de-DE", "11111111", "Ihr Bestätigungscode für Contoso"),
         ("de", "22222222", "Ihr Bestätigungscode für Contoso"),
@@ -389,7 +392,7 @@ async fn extensions_edit_suppress_or_defer_the_message_and_failures_are_skipped(
     let mailer = Arc::new(RecordingMailer::default());
     let branded =
         routes(app(&sandbox, "", mailer.clone(), memory()).with_extension(Arc::new(Branding)));
-    let base = request(DOCS_REQUEST, sandbox.tenant_id());
+    let base = request_for(DOCS_REQUEST, sandbox.tenant_id());
     // Each case is a separate sign-in: its own correlation id.
     let to = |address: &str| {
         let mut body = base.clone();
@@ -452,24 +455,14 @@ async fn missing_or_foreign_tokens_get_401_and_nothing_is_sent() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let mailer = Arc::new(RecordingMailer::default());
     let routes = routes(app(&sandbox, "", mailer.clone(), memory()));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
     let foreign = sandbox
         .extension_token()
         .claim("azp", "11111111-2222-3333-4444-555555555555")
         .sign();
-    for authorization in [
-        None,
-        Some("Bearer not-a-jwt".to_owned()),
-        Some(format!("Bearer {foreign}")),
-    ] {
-        let (status, json) = invoke(routes.clone(), authorization, body.clone()).await;
-        assert_eq!(status, 401);
-        assert_eq!(
-            json,
-            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
-        );
-    }
-    let other_tenant = request(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
+    assert_bad_tokens_refused(|| routes.clone(), PATH, &foreign, &body).await;
+    let other_tenant =
+        request_for(DOCS_REQUEST, "aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
     let (status, _) = invoke(routes, bearer(&sandbox), other_tenant).await;
     assert_eq!(status, 401);
     assert_eq!(mailer.attempts(), 0);
@@ -480,16 +473,21 @@ async fn malformed_foreign_and_oversized_bodies_get_4xx_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let mailer = Arc::new(RecordingMailer::default());
     let routes = routes(app(&sandbox, "", mailer.clone(), memory()));
-    let mut token_issuance = request(DOCS_REQUEST, sandbox.tenant_id());
-    token_issuance["type"] = json!("microsoft.graph.authenticationEvent.tokenIssuanceStart");
-    let mut no_code = request(DOCS_REQUEST, sandbox.tenant_id());
+    let token = format!("Bearer {}", sandbox.extension_token().sign());
+    assert_foreign_bodies_refused(
+        || routes.clone(),
+        PATH,
+        &token,
+        &request_for(DOCS_REQUEST, sandbox.tenant_id()),
+        EventKind::TokenIssuanceStart,
+    )
+    .await;
+    let mut no_code = request_for(DOCS_REQUEST, sandbox.tenant_id());
     no_code["data"]["otpContext"]
         .as_object_mut()
         .unwrap()
         .remove("oneTimeCode");
     let cases = [
-        ("{\"type\": ".to_owned(), 400, "malformed_json"),
-        (token_issuance.to_string(), 400, "wrong_event_type"),
         (
             json!({"type": "x", "data": {}}).to_string(),
             400,
@@ -501,7 +499,7 @@ async fn malformed_foreign_and_oversized_bodies_get_4xx_json() {
         let (got, json) = invoke(routes.clone(), bearer(&sandbox), body).await;
         assert_eq!((got, json["error"]["code"].as_str()), (status, Some(code)));
     }
-    let mut big = request(DOCS_REQUEST, sandbox.tenant_id());
+    let mut big = request_for(DOCS_REQUEST, sandbox.tenant_id());
     big["padding"] = json!("x".repeat(70 * 1024));
     let (status, json) = invoke(routes, bearer(&sandbox), big.to_string()).await;
     assert_eq!(status, 413);

@@ -6,6 +6,7 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
+use entra_extensions::testing::request_for;
 use entra_platform::KeyValueStore;
 use entra_platform::store::MemoryStore;
 use entra_sandbox::Sandbox;
@@ -19,7 +20,7 @@ async fn logs_never_contain_the_code_and_carry_the_callout_fields() {
     mailer.then(Behaviour::Fail { transient: false });
     let store: Arc<dyn KeyValueStore> = Arc::new(MemoryStore::new());
     let routes = routes(app(&sandbox, "", mailer.clone(), store));
-    let body = request(DOCS_REQUEST, sandbox.tenant_id()).to_string();
+    let body = request_for(DOCS_REQUEST, sandbox.tenant_id()).to_string();
 
     let (failed, _) = invoke(routes.clone(), bearer(&sandbox), body.clone()).await;
     let (sent, _) = invoke(routes.clone(), bearer(&sandbox), body.clone()).await;

@@ -32,7 +32,7 @@ use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use entra_extensions::budget::DEFAULT_SAFETY_MARGIN;
-use entra_extensions::{CallBudget, CalloutGuard, EventKind, PasswordSubmitRequest, bad_callout};
+use entra_extensions::{CallBudget, CalloutGuard, PasswordSubmitRequest, bad_callout};
 use entra_platform::HttpError;
 
 pub use legacy_hash::{HashFormatError, LegacyHash};
@@ -74,21 +74,13 @@ impl PasswordSubmit {
         let request = PasswordSubmitRequest::parse(body).map_err(bad_callout)?;
         self.guard.bind(&caller, &request.callout)?;
 
-        let context = &request.callout.context;
-        let client_app = context
-            .client_service_principal
-            .as_ref()
-            .and_then(|sp| sp.app_id.as_deref())
-            .unwrap_or("-");
         let decision = match self.migration.decide(&request, budget).await {
             Ok(decision) => decision,
             Err(error) => {
                 if let DecideError::Context(cause) = &error {
-                    tracing::warn!(
-                        event = EventKind::PasswordSubmit.name(),
-                        tenant = %request.callout.tenant_id,
-                        correlation_id = %context.correlation_id,
-                        client_app,
+                    entra_extensions::callout_event!(
+                        WARN,
+                        request.callout,
                         code = cause.code(),
                         error = %cause,
                         "cannot use encryptedPasswordContext; check that password_submit.private_key is the key of the extension app's encryption certificate"
@@ -97,11 +89,9 @@ impl PasswordSubmit {
                 return Err(error.into());
             }
         };
-        tracing::info!(
-            event = EventKind::PasswordSubmit.name(),
-            tenant = %request.callout.tenant_id,
-            correlation_id = %context.correlation_id,
-            client_app,
+        entra_extensions::callout_event!(
+            INFO,
+            request.callout,
             action = decision.action_name(),
             outcome = decision.outcome.as_str(),
             fallback = decision.fallback,

@@ -18,9 +18,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use entra_extensions::{
-    CallBudget, CalloutGuard, EventKind, TokenIssuanceStartRequest, bad_callout,
-};
+use entra_extensions::{CallBudget, CalloutGuard, TokenIssuanceStartRequest, bad_callout};
 use entra_platform::HttpError;
 
 pub use extension::{ClaimsContext, ClaimsExtension, ClaimsExtensionError};
@@ -75,20 +73,12 @@ impl TokenIssuanceStart {
 
         let outcome = self.decide(&request, budget).await;
 
-        let context = &request.callout.context;
-        let client_app = context
-            .client_service_principal
-            .as_ref()
-            .and_then(|sp| sp.app_id.as_deref())
-            .unwrap_or("-");
         let latency_ms = budget.elapsed().as_secs_f64() * 1000.0;
         match outcome {
             Ok(decision) => {
-                tracing::info!(
-                    event = EventKind::TokenIssuanceStart.name(),
-                    tenant = %request.callout.tenant_id,
-                    correlation_id = %context.correlation_id,
-                    client_app,
+                entra_extensions::callout_event!(
+                    INFO,
+                    request.callout,
                     action = decision.action,
                     claims = decision.claims.len(),
                     omitted = ?decision.omitted,
@@ -100,11 +90,9 @@ impl TokenIssuanceStart {
                 Ok(axum::Json(decision.response).into_response())
             }
             Err(error) => {
-                tracing::error!(
-                    event = EventKind::TokenIssuanceStart.name(),
-                    tenant = %request.callout.tenant_id,
-                    correlation_id = %context.correlation_id,
-                    client_app,
+                entra_extensions::callout_event!(
+                    ERROR,
+                    request.callout,
                     action = "none",
                     status = 500,
                     fallback = true,

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use entra_extensions::CalloutGuard;
-use entra_extensions::runtime::{graph_client, rules_file, secret_resolver};
+use entra_extensions::runtime::{graph_client_if_needed, rules_file};
 use entra_platform::{CommonConfig, init_tracing, load_config};
 use token_issuance_start::{
     ClaimsProvider, SECTION, TokenIssuanceStart, TokenIssuanceStartRules, router,
@@ -19,15 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
     let rules: TokenIssuanceStartRules = rules_file(&config)?.section(SECTION)?;
-    let graph = if rules.needs_graph() {
-        graph_client(
-            &config,
-            &secret_resolver(config.graph.iter().map(|g| &g.secret)).await,
-        )
-        .await?
-    } else {
-        None
-    };
+    let graph = graph_client_if_needed(&config, rules.needs_graph()).await?;
     let provider = ClaimsProvider::new(&rules, graph)?;
     let http = reqwest::Client::builder().build()?;
     let guard = CalloutGuard::from_config(&config, http)?;

@@ -2,63 +2,30 @@
 //! receives it in AWS, converted with `lambda_http::request::from_str` and routed by the function's
 //! own router. Tokens are real, signed by the simulated tenant, whose JWKS is fetched over loopback.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::Arc;
 
-use axum::body::Body;
-use entra_extensions::CalloutGuard;
+use entra_extensions::EventKind;
+use entra_extensions::testing::sandbox_guard;
+use entra_extensions::testing::{
+    assert_bad_tokens_refused, assert_error, assert_foreign_bodies_refused, invoke_lambda_event,
+    request_for, test_guard,
+};
 use entra_sandbox::Sandbox;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use token_issuance_start::{PATH, TokenIssuanceStart, router};
-use tower::ServiceExt;
-
-const FIXTURE: &str = include_str!("fixtures/apigw_v2_proxy_request.json");
 
 fn app(sandbox: &Sandbox) -> axum::Router {
-    let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
-    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
-    let guard = CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new());
-    router(Arc::new(TokenIssuanceStart::new(guard)), 64 * 1024)
+    router(
+        Arc::new(TokenIssuanceStart::new(sandbox_guard(sandbox))),
+        64 * 1024,
+    )
 }
 
-/// The documented request, addressed to the sandbox tenant.
+/// The documented request, addressed to `tenant_id`.
 fn docs_request(tenant_id: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/extension-callbacks/docs/tokenIssuanceStart.request.json");
-    let mut body: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    body["data"]["tenantId"] = json!(tenant_id);
-    body
-}
-
-async fn invoke(
-    app: axum::Router,
-    authorization: Option<String>,
-    body: String,
-) -> (u16, Value, http::HeaderMap) {
-    let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
-    event["rawPath"] = json!(PATH);
-    event["rawQueryString"] = json!("");
-    event["queryStringParameters"] = json!({});
-    event["requestContext"]["http"]["path"] = json!(PATH);
-    let mut headers = json!({ "content-type": "application/json" });
-    if let Some(value) = authorization {
-        headers["authorization"] = json!(value);
-    }
-    event["headers"] = headers;
-    event["body"] = json!(body);
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    (status, json, headers)
+    request_for("docs/tokenIssuanceStart.request.json", tenant_id)
 }
 
 #[tokio::test]
@@ -66,12 +33,12 @@ async fn valid_callout_through_the_lambda_event_gets_provide_claims() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = sandbox.extension_token().sign();
     let body = docs_request(sandbox.tenant_id()).to_string();
-    let (status, json, headers) =
-        invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
-    assert_eq!(status, 200, "{json}");
-    assert_eq!(headers["content-type"], "application/json");
+    let bearer = format!("Bearer {token}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&bearer), body).await;
+    assert_eq!(answer.status, 200, "{}", answer.json);
+    assert_eq!(answer.headers["content-type"], "application/json");
     assert_eq!(
-        json,
+        answer.json,
         json!({"data": {
             "@odata.type": "microsoft.graph.onTokenIssuanceStartResponseData",
             "actions": [{
@@ -90,20 +57,7 @@ async fn missing_or_foreign_tokens_get_401_without_detail() {
         .extension_token()
         .claim("azp", "11111111-2222-3333-4444-555555555555")
         .sign();
-    for authorization in [
-        None,
-        Some("Bearer not-a-jwt".to_owned()),
-        Some(format!("Bearer {foreign}")),
-    ] {
-        let (status, json, headers) =
-            invoke(app(&sandbox), authorization.clone(), body.clone()).await;
-        assert_eq!(status, 401, "{authorization:?}");
-        assert_eq!(
-            json,
-            json!({"error": {"code": "unauthorized", "message": "unauthorized"}})
-        );
-        assert_eq!(headers["www-authenticate"], "Bearer");
-    }
+    assert_bad_tokens_refused(|| app(&sandbox), PATH, &foreign, &body).await;
 }
 
 #[tokio::test]
@@ -111,30 +65,23 @@ async fn body_for_another_tenant_is_refused() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = sandbox.extension_token().sign();
     let body = docs_request("aaaabbbb-0000-cccc-1111-dddd2222eeee").to_string();
-    let (status, _, _) = invoke(app(&sandbox), Some(format!("Bearer {token}")), body).await;
-    assert_eq!(status, 401);
+    let bearer = format!("Bearer {token}");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&bearer), body).await;
+    assert_eq!(answer.status, 401);
 }
 
 #[tokio::test]
 async fn malformed_and_foreign_event_bodies_get_400_json() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let token = format!("Bearer {}", sandbox.extension_token().sign());
-    let mut otp = docs_request(sandbox.tenant_id());
-    otp["type"] = json!("microsoft.graph.authenticationEvent.emailOtpSend");
-    let cases = [
-        ("{\"type\": ".to_owned(), "malformed_json"),
-        ("<xml/>".to_owned(), "malformed_json"),
-        (otp.to_string(), "wrong_event_type"),
-        (
-            json!({"type": "something.else", "data": {}}).to_string(),
-            "unknown_event_type",
-        ),
-    ];
-    for (body, code) in cases {
-        let (status, json, _) = invoke(app(&sandbox), Some(token.clone()), body).await;
-        assert_eq!(status, 400);
-        assert_eq!(json["error"]["code"], code);
-    }
+    assert_foreign_bodies_refused(
+        || app(&sandbox),
+        PATH,
+        &token,
+        &docs_request(sandbox.tenant_id()),
+        EventKind::EmailOtpSend,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -143,9 +90,8 @@ async fn oversized_body_gets_413_json() {
     let token = format!("Bearer {}", sandbox.extension_token().sign());
     let mut body = docs_request(sandbox.tenant_id());
     body["padding"] = json!("x".repeat(70 * 1024));
-    let (status, json, _) = invoke(app(&sandbox), Some(token), body.to_string()).await;
-    assert_eq!(status, 413);
-    assert_eq!(json["error"]["code"], "payload_too_large");
+    let answer = invoke_lambda_event(app(&sandbox), PATH, Some(&token), body.to_string()).await;
+    assert_error(&answer, 413, "payload_too_large");
 }
 
 /// The tenant's keys cannot be fetched and none are cached: our failure, so a 500 (Entra's
@@ -160,19 +106,20 @@ async fn unreachable_signing_keys_are_a_server_error() {
         listener.local_addr().unwrap()
     };
     let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
     let discovery = format!(
         "http://{dead}/{}/v2.0/.well-known/openid-configuration",
         config.tenant_id
     );
-    let keys = KeySet::new(discovery.parse().unwrap(), reqwest::Client::new());
-    let guard = CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new());
+    let guard = test_guard(
+        discovery.parse().unwrap(),
+        &config.tenant_id,
+        vec![config.extension_app_id.clone()],
+    );
     let app = router(Arc::new(TokenIssuanceStart::new(guard)), 64 * 1024);
-    let (status, json, _) = invoke(app, Some(token), body).await;
-    assert_eq!(status, 500);
+    let answer = invoke_lambda_event(app, PATH, Some(&token), body).await;
+    assert_eq!(answer.status, 500);
     assert_eq!(
-        json,
+        answer.json,
         json!({"error": {"code": "internal_error", "message": "internal error"}})
     );
 }

@@ -5,13 +5,11 @@
 
 mod common;
 
-use axum::body::Body;
+use entra_extensions::testing::{self, request_for};
 use entra_sandbox::Sandbox;
 use entra_sandbox::directory::DEMO_USER_ID;
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use token_issuance_start::{ClaimsProvider, PATH, TokenIssuanceStartRules};
-use tower::ServiceExt;
+use token_issuance_start::{ClaimsProvider, TokenIssuanceStartRules};
 
 /// Every tokenIssuanceStart request Microsoft publishes that Entra could send.
 const VALID_REQUESTS: [&str; 5] = [
@@ -38,25 +36,7 @@ fn vector(relative: &str) -> Vec<u8> {
 
 /// The vector addressed to the sandbox tenant (the token binds the body to it).
 fn for_sandbox(sandbox: &Sandbox, relative: &str) -> Value {
-    let mut body: Value = serde_json::from_slice(&vector(relative)).unwrap();
-    body["data"]["tenantId"] = json!(sandbox.tenant_id());
-    body
-}
-
-async fn post_raw(sandbox: &Sandbox, app: axum::Router, body: Vec<u8>) -> (u16, Value) {
-    let token = sandbox.extension_token().sign();
-    let request = http::Request::post(PATH)
-        .header("authorization", format!("Bearer {token}"))
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    request_for(relative, sandbox.tenant_id())
 }
 
 #[tokio::test]
@@ -136,7 +116,8 @@ async fn invalid_and_foreign_vectors_get_the_documented_400() {
         ),
         ("microsoft-samples/OnEmailOtpSend.json", "wrong_event_type"),
     ] {
-        let (status, response) = post_raw(&sandbox, example_app(&sandbox), vector(file)).await;
+        let (status, response) =
+            common::post_raw(&sandbox, example_app(&sandbox), vector(file)).await;
         assert_eq!(status, 400, "{file}: {response}");
         assert_eq!(response["error"]["code"], code, "{file}: {response}");
     }
@@ -159,7 +140,7 @@ async fn constant_rules_reproduce_the_published_response_examples() {
         "azure-sdk/ExpectedPayload.json",
         "docs/tokenIssuanceStart.response.provideClaimsForToken.json",
     ] {
-        let expected: Value = serde_json::from_slice(&vector(expected)).unwrap();
+        let expected = testing::vector(expected);
         assert_eq!(response, expected);
     }
 }

@@ -6,9 +6,11 @@
 //! vary (casing of `type` values, `@odata.Type`, absent optional objects); writing is strict: the
 //! documented literals, exactly one action, claims only as strings or string arrays within 3 KB.
 
+pub mod action_review;
 pub mod attribute_collection_start;
 pub mod attribute_collection_submit;
 pub mod budget;
+pub mod callout_log;
 pub mod conformance;
 pub mod email_otp_send;
 pub mod endpoint;
@@ -18,6 +20,8 @@ pub mod lambda_ids;
 pub mod password_submit;
 pub mod rules_file;
 pub mod runtime;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod token_issuance_start;
 
 pub use attribute_collection_start::{

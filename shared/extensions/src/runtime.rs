@@ -88,6 +88,20 @@ pub async fn graph_client(
     Ok(Some(GraphClient::new(graph_config)?))
 }
 
+/// The Graph client described by `[graph]` when `needed` (a rule reads the directory), its secret
+/// resolved now, at init, so no callout pays a Secrets Manager round trip inside Entra's timeout.
+/// `None` when not needed: no secret is resolved and no AWS configuration loaded.
+pub async fn graph_client_if_needed(
+    config: &CommonConfig,
+    needed: bool,
+) -> Result<Option<GraphClient>, SetupError> {
+    if !needed {
+        return Ok(None);
+    }
+    let secrets = secret_resolver(config.graph.iter().map(|graph| &graph.secret)).await;
+    graph_client(config, &secrets).await
+}
+
 /// The rules file named by the configuration's `rules` key (`ENTRA_HOOKS_RULES`), or an empty one
 /// (every function on its defaults).
 pub fn rules_file(config: &CommonConfig) -> Result<RulesFile, SetupError> {
@@ -104,4 +118,52 @@ pub fn rules_dir(config: &CommonConfig) -> Option<PathBuf> {
         .as_deref()
         .and_then(|path| path.parent())
         .map(|dir| dir.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use entra_platform::config::load_config_with_env;
+
+    use super::*;
+
+    /// A configuration whose `[graph]` secret lives in an environment variable nobody sets.
+    fn config_with_unresolvable_graph_secret() -> CommonConfig {
+        load_config_with_env(
+            None,
+            [
+                (
+                    "ENTRA_HOOKS_TENANT__ID",
+                    "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93",
+                ),
+                ("ENTRA_HOOKS_TENANT__NAME", "contoso"),
+                (
+                    "ENTRA_HOOKS_EXTENSION__APP_ID",
+                    "7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13",
+                ),
+                (
+                    "ENTRA_HOOKS_GRAPH__CLIENT_ID",
+                    "0f0e0d0c-0b0a-4909-8807-060504030201",
+                ),
+                (
+                    "ENTRA_HOOKS_GRAPH__SECRET",
+                    "env:ENTRA_HOOKS_RUNTIME_TEST_NEVER_SET",
+                ),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_graph_secret_is_resolved_only_when_a_rule_needs_graph() {
+        let config = config_with_unresolvable_graph_secret();
+        assert!(config.graph.is_some());
+        assert!(
+            graph_client_if_needed(&config, false)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let error = graph_client_if_needed(&config, true).await.unwrap_err();
+        assert!(matches!(error, SetupError::GraphSecret { .. }), "{error}");
+    }
 }

@@ -2,9 +2,11 @@
 //! Microsoft's published payloads (../shared/vectors/extension-callbacks) and the captures quoted
 //! in ../shared/specs/extension-callbacks.md a.6, a.7 and a.11.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+mod common;
 
+use std::collections::BTreeSet;
+
+use common::{json, vector, vectors_dir};
 use entra_extensions::{
     AttributeActionError, AttributeCollectionStartAction, AttributeCollectionStartRequest,
     AttributeCollectionSubmitAction, AttributeCollectionSubmitRequest, AttributeKind,
@@ -12,19 +14,6 @@ use entra_extensions::{
     UserSignUpInfo,
 };
 use serde_json::{Value, json};
-
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
-}
-
-fn vector(relative: &str) -> Vec<u8> {
-    let path = vectors_dir().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("read vector {}: {e}", path.display()))
-}
-
-fn json(relative: &str) -> Value {
-    serde_json::from_slice(&vector(relative)).expect("vector is JSON")
-}
 
 const START_REQUESTS: [&str; 2] = [
     "docs/attributeCollectionStart.request.json",

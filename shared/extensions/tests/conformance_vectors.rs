@@ -2,21 +2,12 @@
 //! Microsoft .NET library's library-internal, legacy and invalid shapes are refused (we never emit
 //! them), and the legacy (pre-GA) request schema is not taken for a current event.
 
-use std::path::PathBuf;
+mod common;
 
+use common::{json, vectors_dir};
 use entra_extensions::conformance::{ConformanceError, check_response};
 use entra_extensions::{CalloutError, EventKind, TokenIssuanceStartRequest};
 use serde_json::Value;
-
-fn vectors() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
-}
-
-fn json(relative: &str) -> Value {
-    let path = vectors().join(relative);
-    serde_json::from_slice(&std::fs::read(&path).unwrap())
-        .unwrap_or_else(|e| panic!("{relative}: {e}"))
-}
 
 fn kind_of_docs_response(file: &str) -> EventKind {
     let event = file.split('.').next().unwrap();
@@ -33,7 +24,10 @@ fn kind_of_docs_response(file: &str) -> EventKind {
 #[test]
 fn every_documented_response_conforms() {
     let mut checked = 0;
-    for entry in std::fs::read_dir(vectors().join("docs")).unwrap().flatten() {
+    for entry in std::fs::read_dir(vectors_dir().join("docs"))
+        .unwrap()
+        .flatten()
+    {
         let name = entry.file_name().to_string_lossy().to_string();
         if !name.contains(".response.") {
             continue;

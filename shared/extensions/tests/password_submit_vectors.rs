@@ -1,27 +1,16 @@
 //! Conformance of the passwordSubmit (JIT password migration) wire types against Microsoft's
 //! published payloads (../shared/vectors/extension-callbacks, spec a.9).
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+mod common;
 
+use std::collections::BTreeSet;
+
+use common::{json, vector, vectors_dir};
 use entra_extensions::{
     CalloutError, EventKind, OnPremisesUser, PasswordSubmitAction, PasswordSubmitActionError,
     PasswordSubmitRequest,
 };
 use serde_json::{Value, json};
-
-fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
-}
-
-fn vector(relative: &str) -> Vec<u8> {
-    let path = vectors_dir().join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("read vector {}: {e}", path.display()))
-}
-
-fn json(relative: &str) -> Value {
-    serde_json::from_slice(&vector(relative)).expect("vector is JSON")
-}
 
 const DOCS_REQUEST: &str = "docs/passwordSubmit.request.json";
 const DOCS_RESPONSE: &str = "docs/passwordSubmit.response.MigratePassword.json";

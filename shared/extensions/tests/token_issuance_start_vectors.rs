@@ -1,24 +1,14 @@
 //! Conformance of the tokenIssuanceStart wire types against Microsoft's published payloads
 //! (../shared/vectors/extension-callbacks).
 
-use std::path::PathBuf;
+mod common;
 
+use common::{json, vector};
 use entra_extensions::{
     CalloutError, ClaimValue, ClaimsError, EventKind, ProvideClaimsForToken,
     TokenIssuanceStartRequest,
 };
 use serde_json::Value;
-
-fn vector(relative: &str) -> Vec<u8> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/extension-callbacks")
-        .join(relative);
-    std::fs::read(&path).unwrap_or_else(|e| panic!("read vector {}: {e}", path.display()))
-}
-
-fn json(relative: &str) -> Value {
-    serde_json::from_slice(&vector(relative)).expect("vector is JSON")
-}
 
 #[test]
 fn docs_request_parses_with_full_user() {

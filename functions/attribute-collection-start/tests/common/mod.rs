@@ -1,15 +1,11 @@
-//! Helpers the integration tests share: guards whose keys come from the sandbox tenant, vectors
-//! readdressed to it, rules from TOML text, and a conformance check of answers.
+//! Helpers the integration tests share: rules from TOML text and a conformance check of answers
+//! (guards, vectors and the Lambda event path are in `entra_extensions::testing`).
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
-
 use attribute_collection_start::{AttributeCollectionStartRules, SECTION};
-use entra_extensions::{CalloutGuard, RulesFile};
-use entra_sandbox::Sandbox;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
-use serde_json::{Value, json};
+use entra_extensions::testing::parse_rules;
+use serde_json::Value;
 
 /// The attributeCollectionStart requests among the vectors.
 pub const START_VECTORS: [&str; 2] = [
@@ -17,63 +13,14 @@ pub const START_VECTORS: [&str; 2] = [
     "microsoft-samples/OnAttributeCollectionStart.json",
 ];
 
-pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
-}
-
-/// A vector as JSON.
-pub fn vector(relative: &str) -> Value {
-    let path = vectors_dir().join(relative);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-/// A vector request addressed to `tenant_id`.
-pub fn request_for(relative: &str, tenant_id: &str) -> Value {
-    let mut body = vector(relative);
-    body["data"]["tenantId"] = json!(tenant_id);
-    body
-}
-
-/// A guard that trusts the sandbox tenant's extension tokens.
-pub fn guard(sandbox: &Sandbox) -> CalloutGuard {
-    let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
-    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
-
-/// A guard for tests that only call `decide` (it is never asked to validate a token).
-pub fn unused_guard() -> CalloutGuard {
-    let policy = CallerPolicy::extension_callback(
-        "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93",
-        vec!["7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13".to_owned()],
-    );
-    let keys = KeySet::new(
-        "http://127.0.0.1:9/unused/v2.0/.well-known/openid-configuration"
-            .parse()
-            .unwrap(),
-        reqwest::Client::new(),
-    );
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
-
 /// The section parsed and validated from `text`.
 pub fn rules(text: &str) -> AttributeCollectionStartRules {
-    RulesFile::parse(text, "rules.toml")
-        .unwrap()
-        .section(SECTION)
-        .unwrap_or_else(|e| panic!("{e}"))
+    parse_rules(text, SECTION)
 }
 
 /// The example rules file shipped next to the crate.
 pub fn example_rules() -> AttributeCollectionStartRules {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules.example.toml");
-    RulesFile::load(&path)
-        .unwrap()
-        .section(SECTION)
-        .unwrap_or_else(|e| panic!("{e}"))
+    rules(include_str!("../../rules.example.toml"))
 }
 
 /// Asserts `body` is a well-formed attributeCollectionStart answer (a.6): the documented

@@ -1,16 +1,16 @@
-//! Helpers the integration tests share: guards and Graph clients bound to the sandbox tenant,
-//! vectors readdressed to it, sign-up requests, rules from TOML text, and a conformance check.
+//! Helpers the integration tests share: a Graph client bound to the sandbox tenant, sign-up
+//! requests, rules from TOML text, and a conformance check (guards, vectors and the Lambda event
+//! path are in `entra_extensions::testing`).
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use attribute_collection_submit::{AttributeCollectionSubmitRules, SECTION};
-use entra_extensions::{AttributeCollectionSubmitRequest, CalloutGuard, RulesFile};
+use entra_extensions::AttributeCollectionSubmitRequest;
+use entra_extensions::testing::parse_rules;
 use entra_graph::{ClientCredential, GraphClient, GraphConfig, RetryPolicy};
 use entra_sandbox::Sandbox;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
 use serde_json::{Value, json};
 
 /// The attributeCollectionSubmit requests among the vectors.
@@ -23,48 +23,6 @@ pub const SUBMIT_VECTORS: [&str; 2] = [
 pub const EXT: &str = "extension_7f3b8d2a5c4e4a1b9e6f0d2c8b4a6e13";
 pub const SHOP: &str = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 pub const SANDBOX_TENANT: &str = "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93";
-
-pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
-}
-
-/// A vector as JSON.
-pub fn vector(relative: &str) -> Value {
-    let path = vectors_dir().join(relative);
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap()
-}
-
-/// A vector request addressed to `tenant_id`.
-pub fn request_for(relative: &str, tenant_id: &str) -> Value {
-    let mut body = vector(relative);
-    body["data"]["tenantId"] = json!(tenant_id);
-    body
-}
-
-/// A guard that trusts the sandbox tenant's extension tokens.
-pub fn guard(sandbox: &Sandbox) -> CalloutGuard {
-    let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
-    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
-
-/// A guard for tests that only call `decide` (it is never asked to validate a token).
-pub fn unused_guard() -> CalloutGuard {
-    let policy = CallerPolicy::extension_callback(
-        SANDBOX_TENANT,
-        vec!["7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13".to_owned()],
-    );
-    let keys = KeySet::new(
-        "http://127.0.0.1:9/unused/v2.0/.well-known/openid-configuration"
-            .parse()
-            .unwrap(),
-        reqwest::Client::new(),
-    );
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
 
 /// Our Graph client pointed at the sandbox, with short retry delays so faults resolve quickly.
 pub fn graph(sandbox: &Sandbox) -> GraphClient {
@@ -88,19 +46,12 @@ pub fn graph(sandbox: &Sandbox) -> GraphClient {
 
 /// The section parsed and validated from `text`.
 pub fn rules(text: &str) -> AttributeCollectionSubmitRules {
-    RulesFile::parse(text, "rules.toml")
-        .unwrap()
-        .section(SECTION)
-        .unwrap_or_else(|e| panic!("{e}"))
+    parse_rules(text, SECTION)
 }
 
 /// The example rules file shipped next to the crate.
 pub fn example_rules() -> AttributeCollectionSubmitRules {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("rules.example.toml");
-    RulesFile::load(&path)
-        .unwrap()
-        .section(SECTION)
-        .unwrap_or_else(|e| panic!("{e}"))
+    rules(include_str!("../../rules.example.toml"))
 }
 
 /// A string attribute as Entra wraps it.

@@ -1,28 +1,21 @@
-//! Shared test plumbing: the Lambda event path, a scriptable mailer, store wrappers and a log
-//! capture. Tokens are real, signed by the simulated tenant, whose JWKS is fetched over loopback.
+//! Shared test plumbing: the function on the Lambda event path, a scriptable mailer, store
+//! wrappers and a log capture. Tokens are real, signed by the simulated tenant, whose JWKS is
+//! fetched over loopback.
 
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::VecDeque;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::body::Body;
 use email_otp_send::{EmailOtpSend, EmailOtpSendRules, PATH, SECTION, router};
-use entra_extensions::CalloutGuard;
-use entra_extensions::rules_file::RulesFile;
+use entra_extensions::testing::{invoke_lambda_event, parse_rules, sandbox_guard};
 use entra_platform::{KeyValueStore, MailError, Mailer, MessageId, OutgoingEmail, StoreError};
 use entra_sandbox::Sandbox;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
-use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use tower::ServiceExt;
-
-const FIXTURE: &str = include_str!("../fixtures/apigw_v2_proxy_request.json");
 
 pub const DOCS_REQUEST: &str = "docs/emailOtpSend.request.json";
 pub const SAMPLE_REQUEST: &str = "microsoft-samples/OnEmailOtpSend.json";
@@ -30,20 +23,6 @@ pub const DOCS_RESPONSE: &str = "docs/emailOtpSend.response.continueWithDefaultB
 /// The codes in the two request vectors.
 pub const DOCS_CODE: &str = "12345678";
 pub const SAMPLE_CODE: &str = "23123456";
-
-pub fn vector(relative: &str) -> Value {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/extension-callbacks")
-        .join(relative);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// A request vector addressed to the sandbox tenant.
-pub fn request(relative: &str, tenant_id: &str) -> Value {
-    let mut body = vector(relative);
-    body["data"]["tenantId"] = json!(tenant_id);
-    body
-}
 
 /// The same request with another one-time code (what "resend code" produces).
 pub fn with_code(mut body: Value, code: &str) -> Value {
@@ -56,19 +35,8 @@ pub fn with_locale(mut body: Value, locale: &str) -> Value {
     body
 }
 
-pub fn guard(sandbox: &Sandbox) -> CalloutGuard {
-    let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
-    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
-
 pub fn rules(text: &str) -> EmailOtpSendRules {
-    RulesFile::parse(text, "rules.toml")
-        .unwrap()
-        .section(SECTION)
-        .unwrap()
+    parse_rules(text, SECTION)
 }
 
 pub fn app(
@@ -77,7 +45,7 @@ pub fn app(
     mailer: Arc<dyn Mailer>,
     store: Arc<dyn KeyValueStore>,
 ) -> EmailOtpSend {
-    EmailOtpSend::new(guard(sandbox), &rules(rules_text), mailer, store)
+    EmailOtpSend::new(sandbox_guard(sandbox), &rules(rules_text), mailer, store)
         .with_poll_interval(Duration::from_millis(5))
 }
 
@@ -85,37 +53,15 @@ pub fn routes(app: EmailOtpSend) -> axum::Router {
     router(Arc::new(app), 64 * 1024)
 }
 
-/// One call through the Lambda event path: an API Gateway HTTP API (v2) event as lambda_http
-/// receives it, converted with `lambda_http::request::from_str`, routed by the function's router.
+/// One call through the Lambda event path (`entra_extensions::testing::invoke_lambda_event`):
+/// the status and the JSON body. Owned arguments, so a call can be spawned.
 pub async fn invoke(
     app: axum::Router,
     authorization: Option<String>,
     body: String,
 ) -> (u16, Value) {
-    let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
-    event["rawPath"] = json!(PATH);
-    event["rawQueryString"] = json!("");
-    event["queryStringParameters"] = json!({});
-    event["requestContext"]["http"]["path"] = json!(PATH);
-    let mut headers = json!({ "content-type": "application/json" });
-    if let Some(value) = authorization {
-        headers["authorization"] = json!(value);
-    }
-    event["headers"] = headers;
-    event["body"] = json!(body);
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-    let (parts, body) = request.into_parts();
-    let request = http::Request::from_parts(parts, Body::from(body.to_vec()));
-    let response = app.oneshot(request).await.unwrap();
-    let status = response.status().as_u16();
-    if status == 200 {
-        assert_eq!(response.headers()["content-type"], "application/json");
-    }
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-    )
+    let answer = invoke_lambda_event(app, PATH, authorization.as_deref(), body).await;
+    (answer.status, answer.json)
 }
 
 /// Bearer header with a fresh token from the simulated tenant.

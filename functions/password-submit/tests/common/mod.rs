@@ -3,11 +3,11 @@
 
 #![allow(dead_code)] // each test crate uses a different subset
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use argon2::password_hash::PasswordHasher as _;
-use entra_extensions::{PasswordSubmitRequest, RulesFile};
+use entra_extensions::PasswordSubmitRequest;
+use entra_extensions::testing;
 use entra_platform::SecretValue;
 use entra_sandbox::password_context::{
     ContentEncryption, KeyManagement, PasswordContextKey, encrypt_password_context,
@@ -21,14 +21,9 @@ use serde_json::{Value, json};
 /// The nonce every minted context carries.
 pub const NONCE: &str = "9f1c2b7e-4d3a-4e8f-b6a5-0c1d2e3f4a5b";
 
-pub fn vector_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/extension-callbacks/docs")
-        .join(name)
-}
-
+/// The documented (`docs/`) vector `name`.
 pub fn read_vector(name: &str) -> Value {
-    serde_json::from_slice(&std::fs::read(vector_path(name)).unwrap()).unwrap()
+    testing::vector(&format!("docs/{name}"))
 }
 
 /// The documented request for `tenant_id`, with `jwe` as `encryptedPasswordContext` (the
@@ -139,10 +134,7 @@ pub fn demo_table() -> LegacyUserTable {
 
 /// `[password_submit]` from TOML text (the section header is added).
 pub fn rules(section_body: &str) -> PasswordSubmitRules {
-    RulesFile::parse(format!("[password_submit]\n{section_body}"), "rules.toml")
-        .unwrap()
-        .section(SECTION)
-        .unwrap()
+    testing::parse_rules(&format!("[password_submit]\n{section_body}"), SECTION)
 }
 
 pub fn decryptor(key: &PasswordContextKey) -> PasswordContextDecryptor {

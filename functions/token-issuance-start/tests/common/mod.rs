@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Body;
-use entra_extensions::{CalloutGuard, TokenIssuanceStartRequest};
+use entra_extensions::TokenIssuanceStartRequest;
+use entra_extensions::testing::{sandbox_guard, vectors_dir};
 use entra_graph::{ClientCredential, GraphClient, GraphConfig, RetryPolicy};
 use entra_sandbox::Sandbox;
 use entra_sandbox::faults::RecordedRequest;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use token_issuance_start::{
@@ -29,9 +29,7 @@ pub fn crate_dir() -> PathBuf {
 }
 
 pub fn vector_path(relative: &str) -> PathBuf {
-    crate_dir()
-        .join("../../../shared/vectors/extension-callbacks")
-        .join(relative)
+    vectors_dir().join(relative)
 }
 
 pub fn example_rules_text() -> String {
@@ -60,14 +58,6 @@ pub fn graph(sandbox: &Sandbox) -> GraphClient {
     GraphClient::new(config).unwrap()
 }
 
-pub fn guard(sandbox: &Sandbox) -> CalloutGuard {
-    let config = sandbox.config();
-    let policy =
-        CallerPolicy::extension_callback(&config.tenant_id, vec![config.extension_app_id.clone()]);
-    let keys = KeySet::new(sandbox.discovery_url(), reqwest::Client::new());
-    CalloutGuard::new(TokenValidator::new(policy, keys), Vec::new())
-}
-
 /// `[token_issuance_start]` with `extension_app_id` set to the sandbox's, plus `body`.
 pub fn rules(sandbox: &Sandbox, body: &str) -> TokenIssuanceStartRules {
     let text = format!(
@@ -83,7 +73,7 @@ pub fn provider(sandbox: &Sandbox, body: &str) -> ClaimsProvider {
 
 pub fn app_with(sandbox: &Sandbox, provider: ClaimsProvider) -> axum::Router {
     router(
-        Arc::new(TokenIssuanceStart::new(guard(sandbox)).with_provider(provider)),
+        Arc::new(TokenIssuanceStart::new(sandbox_guard(sandbox)).with_provider(provider)),
         64 * 1024,
     )
 }
@@ -118,11 +108,16 @@ pub fn parsed(body: &Value) -> TokenIssuanceStartRequest {
 
 /// POSTs `body` to the function with a fresh token from the sandbox.
 pub async fn call(sandbox: &Sandbox, app: axum::Router, body: &Value) -> (u16, Value) {
+    post_raw(sandbox, app, body.to_string().into_bytes()).await
+}
+
+/// POSTs `body` as it is (any bytes) to the function with a fresh token from the sandbox.
+pub async fn post_raw(sandbox: &Sandbox, app: axum::Router, body: Vec<u8>) -> (u16, Value) {
     let token = sandbox.extension_token().sign();
     let request = http::Request::post(PATH)
         .header("authorization", format!("Bearer {token}"))
         .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
+        .body(Body::from(body))
         .unwrap();
     let response = app.oneshot(request).await.unwrap();
     let status = response.status().as_u16();
