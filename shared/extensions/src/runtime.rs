@@ -1,12 +1,18 @@
 //! Building what a deployed extension function needs once per execution environment, from the
-//! platform configuration: the Graph client (secret resolved at init, so the first callout does not
-//! pay a Secrets Manager round trip inside Entra's timeout) and the rules file.
+//! platform configuration: the Graph client and the rules file.
+//!
+//! The Graph client secret is resolved at init, so a bad reference fails the start and the first
+//! callout does not pay a Secrets Manager round trip inside Entra's timeout. The client then reads it
+//! through the same [`SecretResolver`] before each token request (its cache answers, refreshing after
+//! its TTL), and when Entra refuses it as wrong or expired the cached copy is dropped and the secret
+//! read again: a secret rotated in AWS Secrets Manager is picked up without a cold start.
 
 use std::path::PathBuf;
-
-use entra_graph::{ClientCredential, GraphClient, GraphConfig};
 use std::sync::Arc;
 
+use entra_graph::{
+    ClientCredential, GraphClient, GraphConfig, SecretProvider, SecretProviderError, SecretString,
+};
 use entra_platform::secrets::AwsSecretsManager;
 use entra_platform::{CommonConfig, SecretRef, SecretResolver};
 
@@ -52,7 +58,38 @@ pub async fn secret_resolver<'a>(
     resolver.with_aws_secrets_manager(Arc::new(AwsSecretsManager::from_sdk_config(&sdk)))
 }
 
+/// The `[graph] secret`, read through the process's [`SecretResolver`] whenever the Graph client
+/// needs a token, and dropped from the resolver's cache when Entra refuses it.
+struct ConfiguredGraphSecret {
+    secrets: SecretResolver,
+    reference: SecretRef,
+}
+
+#[async_trait::async_trait]
+impl SecretProvider for ConfiguredGraphSecret {
+    async fn client_secret(&self) -> Result<SecretString, SecretProviderError> {
+        match self.secrets.resolve(&self.reference).await {
+            Ok(value) => Ok(SecretString::new(value.expose())),
+            Err(error) if error.is_transient() => Err(SecretProviderError::transient(error)),
+            Err(error) => Err(SecretProviderError::permanent(error)),
+        }
+    }
+
+    fn invalidate(&self) {
+        tracing::info!(
+            reference = %self.reference,
+            "Entra refused the Graph client secret; reading it again from its store"
+        );
+        self.secrets.invalidate(&self.reference);
+    }
+}
+
 /// The Graph client described by `[graph]`, or `None` when the section is absent.
+///
+/// The secret is resolved here once (a bad reference is a [`SetupError::GraphSecret`] now, and the
+/// resolver's cache is warm for the first token request); the client then reads it through
+/// `secrets` on every token request and refetches it once when Entra refuses it (see the module
+/// documentation).
 pub async fn graph_client(
     config: &CommonConfig,
     secrets: &SecretResolver,
@@ -60,14 +97,17 @@ pub async fn graph_client(
     let Some(graph) = &config.graph else {
         return Ok(None);
     };
-    let secret =
-        secrets
-            .resolve(&graph.secret)
-            .await
-            .map_err(|source| SetupError::GraphSecret {
-                reference: graph.secret.scheme().to_owned(),
-                source,
-            })?;
+    secrets
+        .resolve(&graph.secret)
+        .await
+        .map_err(|source| SetupError::GraphSecret {
+            reference: graph.secret.scheme().to_owned(),
+            source,
+        })?;
+    let provider = ConfiguredGraphSecret {
+        secrets: secrets.clone(),
+        reference: graph.secret.clone(),
+    };
     let url = |key: &'static str, value: &str| {
         let with_slash = format!("{}/", value.trim_end_matches('/'));
         with_slash
@@ -81,7 +121,7 @@ pub async fn graph_client(
     let graph_config = GraphConfig::new(
         config.tenant.id.to_string(),
         graph.client_id.to_string(),
-        ClientCredential::secret(secret.expose()),
+        ClientCredential::secret_provider(Arc::new(provider)),
     )
     .with_authority_host(url("authority_host", graph.authority_host())?)
     .with_graph_base_url(url("base_url", graph.base_url())?);
@@ -89,7 +129,8 @@ pub async fn graph_client(
 }
 
 /// The Graph client described by `[graph]` when `needed` (a rule reads the directory), its secret
-/// resolved now, at init, so no callout pays a Secrets Manager round trip inside Entra's timeout.
+/// resolved now, at init, so no callout pays a Secrets Manager round trip inside Entra's timeout
+/// (and refetched when Entra refuses it, see [`graph_client`]).
 /// `None` when not needed: no secret is resolved and no AWS configuration loaded.
 pub async fn graph_client_if_needed(
     config: &CommonConfig,

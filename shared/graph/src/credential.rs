@@ -1,4 +1,5 @@
-//! App-only client credentials: a client secret, or a certificate whose private key signs a client
+//! App-only client credentials: a client secret (fixed, or read from a [`SecretProvider`] so a rotated
+//! secret is picked up without a restart), or a certificate whose private key signs a client
 //! assertion JWT (../shared/specs/graph-api.md b.2-b.3).
 //!
 //! The assertion carries `aud` = the token endpoint URL, `iss` = `sub` = the client id, a fresh `jti`
@@ -7,6 +8,7 @@
 //! many tenants and libraries still use. Neither secrets nor keys ever appear in `Debug` output.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
@@ -71,11 +73,64 @@ pub enum AssertionAlgorithm {
     Rs256,
 }
 
+/// Where a client secret that can be rotated comes from (a secret store such as AWS Secrets Manager).
+///
+/// The token source asks for the secret before every token request, so an implementation should
+/// cache it (token requests are rare: one per token lifetime, about an hour). When Entra refuses the
+/// secret as wrong or expired (AADSTS7000215, AADSTS7000222) the token source calls
+/// [`SecretProvider::invalidate`] and asks once more: a secret rotated in the store since it was
+/// cached is then picked up without a restart.
+#[async_trait::async_trait]
+pub trait SecretProvider: Send + Sync {
+    /// The current client secret, from the provider's cache or its store.
+    async fn client_secret(&self) -> Result<SecretString, SecretProviderError>;
+
+    /// Entra refused the secret last returned: drop any cached copy, so the next
+    /// [`SecretProvider::client_secret`] reads the store again.
+    fn invalidate(&self);
+}
+
+/// Why a [`SecretProvider`] could not return the secret. Its message names where the secret lives
+/// and why it could not be read, never the secret.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the client secret could not be obtained: {source}")]
+pub struct SecretProviderError {
+    #[source]
+    source: Arc<dyn std::error::Error + Send + Sync>,
+    transient: bool,
+}
+
+impl SecretProviderError {
+    /// A failure that will not go away by itself (no such secret, access denied, malformed value).
+    pub fn permanent(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: Arc::from(source.into()),
+            transient: false,
+        }
+    }
+
+    /// A failure that may go away by itself (the store is unreachable, throttled or failing).
+    pub fn transient(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self {
+            source: Arc::from(source.into()),
+            transient: true,
+        }
+    }
+
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.transient
+    }
+}
+
 /// How the app proves its identity to the token endpoint.
 #[derive(Clone)]
 pub enum ClientCredential {
-    /// A client secret from the app registration.
+    /// A client secret from the app registration, fixed for the life of the client.
     Secret(SecretString),
+    /// A client secret read from `provider` before each token request, refetched once when Entra
+    /// refuses it (see [`SecretProvider`]): what a deployed function whose secret is rotated uses.
+    SecretProvider(Arc<dyn SecretProvider>),
     /// A certificate uploaded to the app registration, and its RSA private key (PKCS#8 `PRIVATE KEY`
     /// or PKCS#1 `RSA PRIVATE KEY` PEM).
     Certificate {
@@ -89,6 +144,11 @@ impl ClientCredential {
     /// A client-secret credential.
     pub fn secret(secret: impl Into<String>) -> Self {
         Self::Secret(SecretString::new(secret))
+    }
+
+    /// A client-secret credential whose secret comes from `provider` (see [`SecretProvider`]).
+    pub fn secret_provider(provider: Arc<dyn SecretProvider>) -> Self {
+        Self::SecretProvider(provider)
     }
 
     /// A certificate credential signing with the default algorithm (PS256).
@@ -105,6 +165,7 @@ impl fmt::Debug for ClientCredential {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Secret(_) => f.write_str("ClientCredential::Secret(<redacted>)"),
+            Self::SecretProvider(_) => f.write_str("ClientCredential::SecretProvider(..)"),
             Self::Certificate { algorithm, .. } => f
                 .debug_struct("ClientCredential::Certificate")
                 .field("algorithm", algorithm)
@@ -130,9 +191,10 @@ pub enum CredentialError {
     KeyMismatch,
 }
 
-/// A ready-to-send credential: the secret, or a signer for client assertions.
+/// A ready-to-send credential: the secret, where to get it, or a signer for client assertions.
 pub(crate) enum PreparedCredential {
     Secret(SecretString),
+    Provider(Arc<dyn SecretProvider>),
     Assertion(Box<AssertionSigner>),
 }
 
@@ -163,6 +225,7 @@ impl PreparedCredential {
     ) -> Result<Self, CredentialError> {
         match credential {
             ClientCredential::Secret(secret) => Ok(Self::Secret(secret.clone())),
+            ClientCredential::SecretProvider(provider) => Ok(Self::Provider(Arc::clone(provider))),
             ClientCredential::Certificate {
                 cert_pem,
                 private_key_pem,
@@ -270,6 +333,22 @@ mod tests {
         let cert = ClientCredential::certificate("CERT", "KEY-MATERIAL");
         assert!(!format!("{cert:?}").contains("KEY-MATERIAL"));
         assert!(!format!("{:?}", SecretString::new("hunter2")).contains("hunter2"));
+        let provider = ClientCredential::secret_provider(Arc::new(FixedProvider));
+        assert_eq!(
+            format!("{provider:?}"),
+            "ClientCredential::SecretProvider(..)"
+        );
+    }
+
+    struct FixedProvider;
+
+    #[async_trait::async_trait]
+    impl SecretProvider for FixedProvider {
+        async fn client_secret(&self) -> Result<SecretString, SecretProviderError> {
+            Ok(SecretString::new("hunter2"))
+        }
+
+        fn invalidate(&self) {}
     }
 
     fn signed_header_and_claims(algorithm: AssertionAlgorithm) -> (Header, serde_json::Value) {

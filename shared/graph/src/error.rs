@@ -13,6 +13,8 @@ use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 
+use crate::credential::SecretProviderError;
+
 /// An error answer from Microsoft Graph.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -111,6 +113,11 @@ impl std::fmt::Display for ApiError {
     }
 }
 
+/// AADSTS7000215: "Invalid client secret provided" (graph-api.md b.4).
+const INVALID_CLIENT_SECRET: u64 = 7_000_215;
+/// AADSTS7000222: InvalidClientSecretExpiredKeysProvided, the secret has expired (graph-api.md b.4).
+const EXPIRED_CLIENT_SECRET: u64 = 7_000_222;
+
 /// The token endpoint refused to issue a token (or could not be understood).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("token request failed with HTTP {status}: {error}{}", code.map(|c| format!(" (AADSTS{c})")).unwrap_or_default())]
@@ -153,6 +160,16 @@ impl AuthError {
     pub fn is_invalid_client(&self) -> bool {
         self.error == "invalid_client"
     }
+
+    /// The client secret was refused as wrong (AADSTS7000215) or expired (AADSTS7000222): the secret
+    /// may have been rotated, so a secret store may hold a newer one.
+    pub fn is_secret_rejected(&self) -> bool {
+        self.is_invalid_client()
+            && matches!(
+                self.code,
+                Some(INVALID_CLIENT_SECRET | EXPIRED_CLIENT_SECRET)
+            )
+    }
 }
 
 /// Why a Graph call failed.
@@ -174,6 +191,9 @@ pub enum GraphError {
     /// The client assertion could not be built or signed.
     #[error("client credential unusable: {0}")]
     Credential(String),
+    /// The [`crate::SecretProvider`] could not return the client secret.
+    #[error(transparent)]
+    SecretProvider(SecretProviderError),
     /// Connecting, sending or reading failed (after the retries idempotent requests get).
     #[error("transport error: {0}")]
     Transport(#[source] Arc<reqwest::Error>),
@@ -245,7 +265,10 @@ impl GraphError {
 
     /// No token could be obtained (credential or token endpoint problem): not Graph's fault.
     pub fn is_auth(&self) -> bool {
-        matches!(self, GraphError::Auth(_) | GraphError::Credential(_))
+        matches!(
+            self,
+            GraphError::Auth(_) | GraphError::Credential(_) | GraphError::SecretProvider(_)
+        )
     }
 
     /// Whether trying again later may succeed (throttling, 5xx gateway/availability errors, network,
@@ -263,6 +286,7 @@ impl GraphError {
                     | StatusCode::INTERNAL_SERVER_ERROR
             ),
             GraphError::Auth(e) => e.status >= 500 || e.status == 429,
+            GraphError::SecretProvider(e) => e.is_transient(),
             _ => false,
         }
     }
@@ -350,5 +374,37 @@ mod tests {
         let error = AuthError::from_response(StatusCode::BAD_GATEWAY, b"oops");
         assert_eq!(error.code, None);
         assert_eq!(error.error, "unexpected_response");
+    }
+
+    #[test]
+    fn only_wrong_or_expired_secrets_count_as_rejected_secrets() {
+        let body = |error: &str, code: u64| {
+            format!(
+                r#"{{"error":"{error}","error_description":"AADSTS{code}: x","error_codes":[{code}]}}"#
+            )
+        };
+        let parse = |error: &str, code: u64| {
+            AuthError::from_response(StatusCode::UNAUTHORIZED, body(error, code).as_bytes())
+        };
+        assert!(parse("invalid_client", 7000215).is_secret_rejected());
+        assert!(parse("invalid_client", 7000222).is_secret_rejected());
+        // A bad assertion or a missing credential is not a secret a store could have rotated.
+        assert!(!parse("invalid_client", 700027).is_secret_rejected());
+        assert!(!parse("invalid_request", 7000218).is_secret_rejected());
+        assert!(!parse("invalid_request", 7000215).is_secret_rejected());
+        assert!(!AuthError::from_response(StatusCode::UNAUTHORIZED, b"{}").is_secret_rejected());
+    }
+
+    #[test]
+    fn secret_provider_failures_keep_their_transience() {
+        let transient = GraphError::SecretProvider(SecretProviderError::transient("store down"));
+        assert!(transient.is_transient() && transient.is_auth());
+        let permanent =
+            GraphError::SecretProvider(SecretProviderError::permanent("no such secret"));
+        assert!(!permanent.is_transient() && permanent.is_auth());
+        assert_eq!(
+            permanent.to_string(),
+            "the client secret could not be obtained: no such secret"
+        );
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! What it promises (contracts in ../shared/specs/graph-api.md (b)-(c) and
 //! ../shared/specs/change-notifications.md E):
-//! - **Credentials**: client secret or certificate (client assertion, PS256 + `x5t#S256` by default,
-//!   RS256 + `x5t` for legacy registrations); secrets and keys never appear in `Debug` or logs.
+//! - **Credentials**: client secret, fixed or from a [`SecretProvider`] (refetched once when Entra
+//!   refuses it as wrong or expired, so a rotated secret is picked up without a restart), or
+//!   certificate (client assertion, PS256 + `x5t#S256` by default, RS256 + `x5t` for legacy
+//!   registrations); secrets and keys never appear in `Debug` or logs.
 //! - **Tokens**: one cached token per client, refreshed ahead of expiry in the background, exactly one
 //!   token request in flight; token endpoint failures typed with their AADSTS code ([`AuthError`]).
 //! - **Pipeline**: `client-request-id` on every request (logged with Graph's `request-id`); retries on
@@ -44,7 +46,10 @@ mod users;
 
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
 pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
-pub use credential::{AssertionAlgorithm, ClientCredential, CredentialError, SecretString};
+pub use credential::{
+    AssertionAlgorithm, ClientCredential, CredentialError, SecretProvider, SecretProviderError,
+    SecretString,
+};
 pub use error::{ApiError, AuthError, GraphError};
 pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};

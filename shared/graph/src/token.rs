@@ -7,6 +7,13 @@
 //! share the same one: exactly one token request is in flight at any time. The refresh runs in its own
 //! task, so a caller abandoning its wait at a deadline does not waste it. Token values never reach a
 //! log or a `Debug` output.
+//!
+//! A secret from a [`crate::SecretProvider`] is read before each token request. When Entra refuses it
+//! as wrong or expired (AADSTS7000215, AADSTS7000222: the secret was rotated since the provider cached
+//! it), the provider is told to drop its copy and the request is made once more with a freshly read
+//! secret; that one retry does not use up an attempt of the retry policy, and a second refusal is
+//! returned as the [`AuthError`]. A fixed secret is never retried this way (asking again would send
+//! the same secret).
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -183,9 +190,11 @@ impl TokenSource {
     }
 
     /// One token request, retried like a Graph call (429/503/504 and transport failures: issuing a
-    /// token twice is harmless).
+    /// token twice is harmless), and once more with a refetched secret when a provider's secret is
+    /// refused (see the module documentation). Callers bound their wait with their own deadline.
     async fn fetch(&self) -> Result<AccessToken, GraphError> {
         let mut attempts = Attempts::new(self.retry, None);
+        let mut secret_refetched = false;
         loop {
             let attempt = attempts.start();
             let mut form: Vec<(&str, String)> = vec![
@@ -195,6 +204,13 @@ impl TokenSource {
             ];
             match &self.credential {
                 PreparedCredential::Secret(secret) => {
+                    form.push(("client_secret", secret.expose_secret().to_owned()));
+                }
+                PreparedCredential::Provider(provider) => {
+                    let secret = provider
+                        .client_secret()
+                        .await
+                        .map_err(GraphError::SecretProvider)?;
                     form.push(("client_secret", secret.expose_secret().to_owned()));
                 }
                 PreparedCredential::Assertion(signer) => {
@@ -250,6 +266,16 @@ impl TokenSource {
             }
             let error = AuthError::from_response(status, &body);
             tracing::warn!(attempt, %client_request_id, status = status.as_u16(), error = %error.error, code = ?error.code, "token request refused");
+            if error.is_secret_rejected()
+                && !secret_refetched
+                && let PreparedCredential::Provider(provider) = &self.credential
+            {
+                tracing::info!(attempt, %client_request_id, code = ?error.code, "the client secret was refused; dropping the provider's copy and retrying once with a fresh one");
+                provider.invalidate();
+                secret_refetched = true;
+                attempts.refund();
+                continue;
+            }
             let transient = matches!(
                 status,
                 StatusCode::TOO_MANY_REQUESTS

@@ -2,8 +2,9 @@
 //!
 //! Contract: ../shared/specs/graph-api.md (b). The tenant segment may be the tenant id, its name or
 //! `{name}.onmicrosoft.com`; the only grant is `client_credentials`, the only scope
-//! `https://graph.microsoft.com/.default`. Clients authenticate with the configured Graph client secret
-//! (form field or HTTP Basic, compared in constant time) or with a client assertion JWT (b.3) signed by
+//! `https://graph.microsoft.com/.default`. Clients authenticate with the Graph client secret (the
+//! configured one until a test rotates it with [`crate::Sandbox::set_graph_client_secret`]; form field
+//! or HTTP Basic, compared in constant time) or with a client assertion JWT (b.3) signed by
 //! the private key of a certificate registered with [`crate::Sandbox::register_client_certificate`]:
 //! header `x5t#S256` (or legacy `x5t`) names the certificate, `alg` is PS256 or RS256, `aud` is this
 //! endpoint, `iss` = `sub` = the client id, `exp`/`nbf` hold, and each `jti` is accepted once.
@@ -62,13 +63,16 @@ struct RegisteredCertificate {
     key: DecodingKey,
 }
 
-/// Issued tokens, registered certificates and seen assertion ids.
+/// Issued tokens, registered certificates, seen assertion ids and the rotated Graph client secret.
 #[derive(Default)]
 pub struct TokenEndpointState {
     access_tokens: Mutex<HashMap<String, SystemTime>>,
     issued: AtomicUsize,
     certificates: Mutex<HashMap<String, Vec<RegisteredCertificate>>>,
     seen_assertion_ids: Mutex<HashMap<String, u64>>,
+    /// The Graph client secret set by [`Sandbox::set_graph_client_secret`]; `None` until a
+    /// rotation, when [`crate::SandboxConfig::graph_client_secret`] is the one accepted.
+    rotated_graph_secret: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for TokenEndpointState {
@@ -121,6 +125,15 @@ impl TokenEndpointState {
         lock(&self.access_tokens).clear();
     }
 
+    /// Whether `presented` is the Graph client secret accepted now: the rotated one if any, else
+    /// `configured`. Constant time in the content and length of both.
+    fn accepts_graph_secret(&self, presented: &str, configured: &str) -> bool {
+        match lock(&self.rotated_graph_secret).as_deref() {
+            Some(rotated) => secrets_equal(presented, rotated),
+            None => secrets_equal(presented, configured),
+        }
+    }
+
     fn has_certificates(&self, client_id: &str) -> bool {
         lock(&self.certificates)
             .get(client_id)
@@ -168,6 +181,25 @@ impl Sandbox {
             .or_default()
             .push(registered);
         Ok(())
+    }
+
+    /// Rotates the Graph client secret, as adding a new secret to the app registration and deleting
+    /// the old one does: from now on the token endpoint accepts only `secret`, and the previous one
+    /// is refused with AADSTS7000215 like any wrong secret. Access tokens already issued stay valid
+    /// (Entra does not revoke them on rotation; see [`Sandbox::revoke_access_tokens`]).
+    /// [`crate::SandboxConfig::graph_client_secret`] keeps the value the sandbox started with; read
+    /// the current one with [`Sandbox::graph_client_secret`]. An empty `secret` matches nothing (an
+    /// empty `client_secret` counts as absent), so it locks the secret client out.
+    pub fn set_graph_client_secret(&self, secret: &str) {
+        *lock(&self.state().token_endpoint.rotated_graph_secret) = Some(secret.to_owned());
+    }
+
+    /// The Graph client secret the token endpoint accepts now: the configured one, or the latest
+    /// [`Sandbox::set_graph_client_secret`].
+    pub fn graph_client_secret(&self) -> String {
+        lock(&self.state().token_endpoint.rotated_graph_secret)
+            .clone()
+            .unwrap_or_else(|| self.state().config.graph_client_secret.clone())
     }
 
     /// How many access tokens the token endpoint has issued (to check client-side caching).
@@ -365,7 +397,10 @@ fn issue(
             ));
         }
         (Some(secret), None) => {
-            if !(is_secret_client && secrets_equal(&secret, &config.graph_client_secret)) {
+            let accepted = state
+                .token_endpoint
+                .accepts_graph_secret(&secret, &config.graph_client_secret);
+            if !(is_secret_client && accepted) {
                 return Err(OAuthFailure::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_client",
@@ -715,5 +750,40 @@ mod http_tests {
             "no-store, no-cache"
         );
         assert_eq!(sandbox.tokens_issued(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_rotated_secret_replaces_the_old_one() {
+        let sandbox = Sandbox::start_default().await.unwrap();
+        let id = sandbox.config().graph_client_id.clone();
+        let original = sandbox.config().graph_client_secret.clone();
+        let grant = async |secret: &str| {
+            let form = [
+                ("grant_type", "client_credentials"),
+                ("client_id", id.as_str()),
+                ("client_secret", secret),
+                ("scope", GRAPH_DEFAULT_SCOPE),
+            ];
+            post(&sandbox, sandbox.tenant_id(), &form).await
+        };
+        assert_eq!(sandbox.graph_client_secret(), original);
+        let (status, body) = grant(&original).await;
+        assert_eq!(status, StatusCode::OK);
+        let issued_before = body["access_token"].as_str().unwrap().to_owned();
+
+        sandbox.set_graph_client_secret("rotated-secret");
+        assert_eq!(sandbox.graph_client_secret(), "rotated-secret");
+        assert_eq!(sandbox.config().graph_client_secret, original);
+        let (status, body) = grant(&original).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "invalid_client");
+        assert_eq!(body["error_codes"][0], 7000215);
+        let (status, _) = grant("rotated-secret").await;
+        assert_eq!(status, StatusCode::OK);
+        // Rotation does not revoke tokens already issued.
+        assert_eq!(
+            sandbox.state().token_endpoint.check(&issued_before),
+            AccessTokenStatus::Valid
+        );
     }
 }
