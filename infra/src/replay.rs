@@ -17,7 +17,6 @@ use entra_platform::mailer::{FolderMailer, LogMailer, Mailer};
 use entra_platform::store::MemoryStore;
 use entra_platform::{CommonConfig, SecretValue};
 use entra_sandbox::Sandbox;
-use entra_tokens::{CallerPolicy, KeySet, TokenValidator};
 use serde_json::Value;
 
 /// The function whose decision is replayed.
@@ -303,19 +302,9 @@ fn failed(error: impl std::fmt::Display) -> ReplayOutcome {
     }
 }
 
-/// Replays never authenticate (the payload is a capture): the guard the constructors want is
-/// never asked to validate anything, so it points nowhere and does no I/O.
+/// Replays never authenticate (the payload is a capture): the constructors' guard admits no one.
 fn unused_guard() -> CalloutGuard {
-    let keys = KeySet::new(
-        "http://127.0.0.1:9/replay-never-authenticates"
-            .parse()
-            .expect("static URL"),
-        reqwest::Client::new(),
-    );
-    CalloutGuard::new(
-        TokenValidator::new(CallerPolicy::extension_callback("replay", Vec::new()), keys),
-        Vec::new(),
-    )
+    CalloutGuard::refusing_every_caller()
 }
 
 /// The Graph client for `source` (and the sandbox serving it, kept alive by the caller).

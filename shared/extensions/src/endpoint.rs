@@ -12,7 +12,8 @@ use crate::envelope::Callout;
 /// the configuration. Every refusal is a 401 whose reason is logged, never returned; when the
 /// signing keys cannot be had at all the answer is a 500 (our failure, not the caller's).
 pub struct CalloutGuard {
-    validator: TokenValidator,
+    /// `None`: a guard for decision-only use (replay, tests of `decide`) that admits no caller.
+    validator: Option<TokenValidator>,
     allowed_extension_ids: Vec<String>,
 }
 
@@ -20,8 +21,18 @@ impl CalloutGuard {
     /// `allowed_extension_ids` empty means any extension of the tenant may call.
     pub fn new(validator: TokenValidator, allowed_extension_ids: Vec<String>) -> Self {
         Self {
-            validator,
+            validator: Some(validator),
             allowed_extension_ids,
+        }
+    }
+
+    /// A guard that refuses every caller with a 401, for running a function's `decide` without
+    /// serving it (the `replay` CLI, tests). It fails closed: wiring it into a served endpoint by
+    /// mistake locks everyone out rather than letting anyone in.
+    pub fn refusing_every_caller() -> Self {
+        Self {
+            validator: None,
+            allowed_extension_ids: Vec::new(),
         }
     }
 
@@ -51,16 +62,15 @@ impl CalloutGuard {
         Ok(Self::new(TokenValidator::new(policy, keys), allowed))
     }
 
-    pub fn validator(&self) -> &TokenValidator {
-        &self.validator
-    }
-
     /// Validates the `Authorization` header. Runs before the body is parsed.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<ValidatedCaller, HttpError> {
         let header = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
-        self.validator
+        let Some(validator) = &self.validator else {
+            return Err(HttpError::unauthorized("guard_refuses_every_caller"));
+        };
+        validator
             .validate_authorization_header(header)
             .await
             .map_err(|rejection| {
@@ -135,4 +145,20 @@ pub fn callout_router<E: CalloutEndpoint>(
         .layer(axum::middleware::from_fn(
             crate::lambda_ids::lambda_request_id,
         ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_refusing_guard_admits_no_caller() {
+        let guard = CalloutGuard::refusing_every_caller();
+        let mut headers = HeaderMap::new();
+        headers.insert(http::header::AUTHORIZATION, "Bearer a.b.c".parse().unwrap());
+        for headers in [HeaderMap::new(), headers] {
+            let error = guard.authenticate(&headers).await.unwrap_err();
+            assert_eq!(error.status(), http::StatusCode::UNAUTHORIZED);
+        }
+    }
 }

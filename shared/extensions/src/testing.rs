@@ -157,16 +157,9 @@ pub fn sandbox_guard(sandbox: &Sandbox) -> CalloutGuard {
     )
 }
 
-/// A guard for tests that only call a function's `decide`: it is never asked to validate a
-/// token, and its discovery URL (the loopback discard port) is never fetched.
+/// A guard for tests that only call a function's `decide`: it never validates anything.
 pub fn unused_guard() -> CalloutGuard {
-    test_guard(
-        "http://127.0.0.1:9/unused/v2.0/.well-known/openid-configuration"
-            .parse()
-            .unwrap(),
-        "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93",
-        vec!["7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13".to_owned()],
-    )
+    CalloutGuard::refusing_every_caller()
 }
 
 /// Microsoft's payload samples (`shared/vectors/extension-callbacks` beside the repository).

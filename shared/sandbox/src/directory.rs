@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -257,15 +257,12 @@ pub fn router() -> Router<Arc<SandboxState>> {
         .route("/v1.0/users/{id}/memberOf", get(member_of))
         .route(
             "/v1.0/users/{id}/memberOf/microsoft.graph.group",
-            get(member_of_groups),
+            get(member_of),
         )
-        .route(
-            "/v1.0/users/{id}/transitiveMemberOf",
-            get(transitive_member_of),
-        )
+        .route("/v1.0/users/{id}/transitiveMemberOf", get(member_of))
         .route(
             "/v1.0/users/{id}/transitiveMemberOf/microsoft.graph.group",
-            get(transitive_member_of_groups),
+            get(member_of),
         )
         .route("/v1.0/groups", get(list_groups).post(create_group))
         .route("/v1.0/groups/{id}", get(get_group))
@@ -392,44 +389,27 @@ fn memberships(
     Ok(axum::Json(body).into_response())
 }
 
+/// `memberOf` and `transitiveMemberOf`, with or without the `microsoft.graph.group` cast: the
+/// matched route says which.
 async fn member_of(
     caller: Caller,
     State(state): State<Arc<SandboxState>>,
+    route: MatchedPath,
     uri: Uri,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> Reply {
-    memberships(caller, &state, &uri, query.as_deref(), &id, false, false)
-}
-
-async fn member_of_groups(
-    caller: Caller,
-    State(state): State<Arc<SandboxState>>,
-    uri: Uri,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Reply {
-    memberships(caller, &state, &uri, query.as_deref(), &id, false, true)
-}
-
-async fn transitive_member_of(
-    caller: Caller,
-    State(state): State<Arc<SandboxState>>,
-    uri: Uri,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Reply {
-    memberships(caller, &state, &uri, query.as_deref(), &id, true, false)
-}
-
-async fn transitive_member_of_groups(
-    caller: Caller,
-    State(state): State<Arc<SandboxState>>,
-    uri: Uri,
-    Path(id): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Reply {
-    memberships(caller, &state, &uri, query.as_deref(), &id, true, true)
+    let transitive = route.as_str().contains("/transitiveMemberOf");
+    let cast = route.as_str().ends_with("/microsoft.graph.group");
+    memberships(
+        caller,
+        &state,
+        &uri,
+        query.as_deref(),
+        &id,
+        transitive,
+        cast,
+    )
 }
 
 async fn list_groups(
@@ -777,6 +757,27 @@ mod tests {
         )
         .await;
         assert!(!direct.to_string().contains(DEMO_GROUP_VIP_ID));
+
+        // The type-cast segment is served on both routes and shows in the context URL, as in Graph.
+        for (route, set) in [
+            ("memberOf", "directoryObjects"),
+            ("memberOf/microsoft.graph.group", "groups"),
+            ("transitiveMemberOf", "directoryObjects"),
+            ("transitiveMemberOf/microsoft.graph.group", "groups"),
+        ] {
+            let (status, body) = get(
+                &client,
+                &sandbox,
+                &token,
+                &format!("/v1.0/users/{DEMO_USER_ID}/{route}"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{route}");
+            let context = body["@odata.context"].as_str().unwrap_or_default();
+            assert!(context.ends_with(&format!("#{set}")), "{route}: {context}");
+            let transitive = body.to_string().contains(DEMO_GROUP_VIP_ID);
+            assert_eq!(transitive, route.starts_with("transitive"), "{route}");
+        }
 
         let add = || {
             client

@@ -77,18 +77,28 @@ fn resolve<'a>(config: &'a SandboxConfig, segment: &str) -> Option<Authority<'a>
     }
 }
 
-async fn discovery_v2(
-    State(state): State<Arc<SandboxState>>,
-    Path(tenant): Path<String>,
-) -> Response {
-    let Some(authority) = resolve(&state.config, &tenant) else {
-        return invalid_tenant(&tenant);
-    };
+/// The authority a discovery request names and its URL root, counting the fetch; `None` for a
+/// tenant the sandbox does not host.
+fn discovery_authority<'a>(
+    state: &'a SandboxState,
+    tenant: &str,
+) -> Option<(Authority<'a>, String)> {
+    let authority = resolve(&state.config, tenant)?;
     state
         .identity
         .discovery_fetches
         .fetch_add(1, Ordering::SeqCst);
     let root = format!("{}/{}", state.base_url, authority.segment());
+    Some((authority, root))
+}
+
+async fn discovery_v2(
+    State(state): State<Arc<SandboxState>>,
+    Path(tenant): Path<String>,
+) -> Response {
+    let Some((authority, root)) = discovery_authority(&state, &tenant) else {
+        return invalid_tenant(&tenant);
+    };
     let (issuer, region) = match authority {
         Authority::Tenant(tid) => (IssuerKind::CiamV2.for_tenant(tid), json!("EU")),
         Authority::Common => (COMMON_V2_ISSUER.to_owned(), Value::Null),
@@ -129,14 +139,9 @@ async fn discovery_v1(
     State(state): State<Arc<SandboxState>>,
     Path(tenant): Path<String>,
 ) -> Response {
-    let Some(authority) = resolve(&state.config, &tenant) else {
+    let Some((authority, root)) = discovery_authority(&state, &tenant) else {
         return invalid_tenant(&tenant);
     };
-    state
-        .identity
-        .discovery_fetches
-        .fetch_add(1, Ordering::SeqCst);
-    let root = format!("{}/{}", state.base_url, authority.segment());
     let (issuer, region) = match authority {
         Authority::Tenant(tid) => (IssuerKind::StsV1.for_tenant(tid), json!("EU")),
         Authority::Common => (COMMON_V1_ISSUER.to_owned(), Value::Null),
