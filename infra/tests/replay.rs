@@ -11,7 +11,7 @@ fn root() -> PathBuf {
 }
 
 fn vectors() -> PathBuf {
-    root().join("../shared/vectors/extension-callbacks")
+    root().join("tests/vectors/extension-callbacks")
 }
 
 fn replay(args: &[&str]) -> Output {

@@ -90,12 +90,20 @@ async fn failed(State(api): State<Arc<RuntimeApi>>, body: axum::body::Bytes) -> 
     StatusCode::ACCEPTED
 }
 
+/// The release bootstrap: `COLD_START_BIN`, else `token-issuance-start` in the release folder of
+/// `CARGO_TARGET_DIR` (or the workspace's `target/`).
 fn binary() -> PathBuf {
-    std::env::var_os("COLD_START_BIN")
+    if let Some(path) = std::env::var_os("COLD_START_BIN") {
+        return PathBuf::from(path);
+    }
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf();
+    std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/token-issuance-start")
-        })
+        .unwrap_or_else(|| workspace.join("target"))
+        .join("release/token-issuance-start")
 }
 
 fn event(sandbox: &Sandbox, token: &str) -> Value {

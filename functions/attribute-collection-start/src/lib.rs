@@ -1,5 +1,5 @@
 //! OnAttributeCollectionStart: the sign-up form is about to render, and we may prefill it, block
-//! the sign-up, or let it render as configured (../shared/specs/extension-callbacks.md a.6).
+//! the sign-up, or let it render as configured (docs/protocols/extension-callbacks.md a.6).
 //! This crate is the function's logic; `main.rs` only wires it into Lambda, and the local host
 //! mounts the same [`router`].
 //!

@@ -1,7 +1,7 @@
 //! The conditions rules share: which client application a sign-up is for, which email domain
 //! and locale it comes with. Client applications are matched on
 //! `authenticationContext.clientServicePrincipal.appId`, domains and locales ignoring ASCII case
-//! (../shared/specs/extension-callbacks.md a.3, a.12 rule 6).
+//! (docs/protocols/extension-callbacks.md a.3, a.12 rule 6).
 //!
 //! Shared with attribute-collection-submit, whose rules are scoped the same way.
 

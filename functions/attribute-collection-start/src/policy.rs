@@ -85,7 +85,7 @@ impl<'a> SignUp<'a> {
 
 /// The email the person signs up with: the `EmailAddress`/`email` attribute, else the
 /// `issuerAssignedId` of an email identity (`signInType` `email`/`emailAddress`, or issuer `mail`
-/// for email one-time-passcode accounts, ../shared/specs/extension-callbacks.md a.6 and a.11).
+/// for email one-time-passcode accounts, docs/protocols/extension-callbacks.md a.6 and a.11).
 pub fn sign_up_email(info: &UserSignUpInfo) -> Option<String> {
     if let Some(email) = info.email() {
         return Some(email.trim().to_owned());

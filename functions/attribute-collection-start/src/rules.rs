@@ -1,5 +1,5 @@
 //! The `[attribute_collection_start]` section of the rules file: what the function answers before
-//! the sign-up form renders (../shared/specs/extension-callbacks.md a.6).
+//! the sign-up form renders (docs/protocols/extension-callbacks.md a.6).
 //!
 //! ```toml
 //! [attribute_collection_start]

@@ -1,6 +1,6 @@
 //! Text shown to the person signing up (block pages, validation messages), in one language or
 //! several. Entra passes the browser's language as `authenticationContext.client.locale`
-//! (`en-us`, ../shared/specs/extension-callbacks.md a.3); a rules file may give a text per locale
+//! (`en-us`, docs/protocols/extension-callbacks.md a.3); a rules file may give a text per locale
 //! and we pick the closest one, so one deployment serves every language of a user flow.
 //!
 //! In TOML a text is either a plain string or a table with a required `default` entry:

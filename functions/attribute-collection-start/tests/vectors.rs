@@ -1,4 +1,4 @@
-//! Every attributeCollectionStart vector (../shared/vectors/extension-callbacks docs/ and
+//! Every attributeCollectionStart vector (tests/vectors/extension-callbacks docs/ and
 //! microsoft-samples/), addressed to the sandbox tenant and sent through `handle` with a token
 //! the sandbox signed, gets a conformant answer; rules written to say what Microsoft's response
 //! examples say reproduce those examples byte for byte (as JSON).

@@ -1,6 +1,6 @@
 //! OnAttributeCollectionSubmit: the person submitted the sign-up form, and we may accept it,
 //! tidy values, send them back with per-attribute messages, or stop the sign-up
-//! (../shared/specs/extension-callbacks.md a.7). This crate is the function's logic; `main.rs`
+//! (docs/protocols/extension-callbacks.md a.7). This crate is the function's logic; `main.rs`
 //! only wires it into Lambda, and the local host mounts the same [`router`].
 //!
 //! Order of work per call (a.0): token first, then the body, then the tenant binding, then the

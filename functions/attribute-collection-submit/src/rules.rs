@@ -1,5 +1,5 @@
 //! The `[attribute_collection_submit]` section of the rules file: how the submitted sign-up form
-//! is checked, tidied and, when it must be, refused (../shared/specs/extension-callbacks.md a.7).
+//! is checked, tidied and, when it must be, refused (docs/protocols/extension-callbacks.md a.7).
 //!
 //! ```toml
 //! [attribute_collection_submit]

@@ -1,6 +1,6 @@
 //! Uniqueness against the directory: is any account already holding this value of a custom
 //! attribute? One Graph `GET /users?$filter=extension_{appId}_{name} eq '…'&$select=id&$top=1`
-//! per checked attribute (../shared/specs/graph-api.md A.8; the literal quoted with
+//! per checked attribute (docs/protocols/graph-api.md A.8; the literal quoted with
 //! `odata::quote`), run under the call's deadline. The account being signed up does not exist
 //! yet, so any match is someone else.
 

@@ -1,4 +1,4 @@
-//! Every attributeCollectionSubmit vector (../shared/vectors/extension-callbacks docs/ and
+//! Every attributeCollectionSubmit vector (tests/vectors/extension-callbacks docs/ and
 //! microsoft-samples/), addressed to the sandbox tenant and sent through `handle` with a token
 //! the sandbox signed, gets a conformant answer; rules written to say what Microsoft's response
 //! examples say reproduce those examples (as JSON).

@@ -1,5 +1,5 @@
 //! OnOtpSend ("EmailOtpSend", custom email OTP provider): Entra hands us a one-time code and an
-//! address, and we deliver the email ourselves (../shared/specs/extension-callbacks.md a.8).
+//! address, and we deliver the email ourselves (docs/protocols/extension-callbacks.md a.8).
 //! This crate is the function's logic; `main.rs` only wires it into Lambda, and the local host
 //! mounts the same [`router`] with a local [`Mailer`] and store.
 //!

@@ -1,6 +1,6 @@
 //! OnPasswordSubmit, just-in-time password migration (preview): a user still flagged for
 //! migration typed a password Entra does not know; Entra sends it encrypted to us and asks
-//! whether it is the user's legacy password (../shared/specs/extension-callbacks.md a.9).
+//! whether it is the user's legacy password (docs/protocols/extension-callbacks.md a.9).
 //!
 //! Per call (a.0): token first, then the body, then the tenant binding; then
 //! [`PasswordMigration::decide`] opens `encryptedPasswordContext` ([`password_context`]), checks

@@ -1,6 +1,6 @@
 //! Opening `encryptedPasswordContext`: the compact JWE (RFC 7516 section 7.1) Entra encrypts to
 //! the extension app's encryption certificate, whose plaintext is an unsigned JWT carrying
-//! `user-password`, `username` and `nonce` (../shared/specs/extension-callbacks.md a.9).
+//! `user-password`, `username` and `nonce` (docs/protocols/extension-callbacks.md a.9).
 //!
 //! Entra does not document its `alg`/`enc` (a.9, open question h.9), so we accept the RSA-OAEP
 //! family with every AES content encryption RFC 7518 defines for JWE, and nothing else:

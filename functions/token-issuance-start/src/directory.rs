@@ -1,6 +1,6 @@
 //! The Graph reads behind the claims, and the optional per-user cache in front of them.
 //!
-//! At most two reads per callout (../shared/specs/graph-api.md A.8, A.9): the user with every
+//! At most two reads per callout (docs/protocols/graph-api.md A.8, A.9): the user with every
 //! property and extension attribute the rules need in one `$select` (Graph returns only a default
 //! property set otherwise, and never extension attributes), and the user's transitive group
 //! membership cast to groups with `$select=id,displayName`. Both run on a client bound to the

@@ -1,5 +1,5 @@
 //! OnTokenIssuanceStart: Entra asks for extra claims just before it issues a token
-//! (../shared/specs/extension-callbacks.md a.5). This crate is the function's logic; `main.rs`
+//! (docs/protocols/extension-callbacks.md a.5). This crate is the function's logic; `main.rs`
 //! only wires it into Lambda, and the local host mounts the same [`router`].
 //!
 //! Order of work per call (a.0): token first, then the body, then the tenant binding, then the

@@ -1,5 +1,5 @@
 //! The custom claims provider's business logic: from a parsed tokenIssuanceStart request and a
-//! time budget to the `provideClaimsForToken` answer (../shared/specs/extension-callbacks.md a.5),
+//! time budget to the `provideClaimsForToken` answer (docs/protocols/extension-callbacks.md a.5),
 //! with no knowledge of HTTP or tokens, so the replay CLI runs exactly what the endpoint runs.
 
 use std::collections::BTreeSet;

@@ -1,6 +1,6 @@
 //! The `[token_issuance_start]` section of the rules file: which claims the custom claims provider
 //! puts in a token, where each value comes from, for which client applications, and what happens
-//! when a source is slow or down (../shared/specs/extension-callbacks.md a.5 and c.3).
+//! when a source is slow or down (docs/protocols/extension-callbacks.md a.5 and c.3).
 //!
 //! The section is read from the original file text, so every problem is reported with its line and
 //! column and a fix (`rules.toml:14:10: token_issuance_start.claims[2].prefix: ...; fix: ...`).

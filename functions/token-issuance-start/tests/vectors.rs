@@ -1,4 +1,4 @@
-//! Microsoft's tokenIssuanceStart payloads (../shared/vectors/extension-callbacks) through the
+//! Microsoft's tokenIssuanceStart payloads (tests/vectors/extension-callbacks) through the
 //! endpoint with the example rules and the simulated tenant's Graph: every valid request gets a
 //! conformant answer, every invalid one the documented 400, and rules reproduce Microsoft's own
 //! response examples byte for byte in meaning.

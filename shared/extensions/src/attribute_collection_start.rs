@@ -1,5 +1,5 @@
 //! OnAttributeCollectionStart: the sign-up form is about to render, and we may prefill it, block
-//! the sign-up, or let it render as configured (../shared/specs/extension-callbacks.md a.6).
+//! the sign-up, or let it render as configured (docs/protocols/extension-callbacks.md a.6).
 //!
 //! The `userSignUpInfo` reader (a.11) and the bare-value and block-page builders live here and are
 //! shared with OnAttributeCollectionSubmit (a.7), whose payload has the same shape. Reading follows

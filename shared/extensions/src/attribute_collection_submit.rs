@@ -1,6 +1,6 @@
 //! OnAttributeCollectionSubmit: the user submitted the sign-up form, and we may accept it, change
 //! values, send the user back with validation errors, or block the sign-up
-//! (../shared/specs/extension-callbacks.md a.7). The request has the shape of
+//! (docs/protocols/extension-callbacks.md a.7). The request has the shape of
 //! attributeCollectionStart, with the user's input in `userSignUpInfo` ("the password isn't
 //! sent"), so the reader and the value builders are those of [`crate::attribute_collection_start`].
 

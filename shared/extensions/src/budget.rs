@@ -1,5 +1,5 @@
 //! The time an endpoint has to answer. Entra waits `timeoutInMilliseconds` (200-2000 ms, default
-//! 1000) per attempt (../shared/specs/extension-callbacks.md c.1); an answer later than that is a
+//! 1000) per attempt (docs/protocols/extension-callbacks.md c.1); an answer later than that is a
 //! failed sign-in however good it is. Every dependency call runs under the budget's deadline and
 //! the configured fallback answers when it runs out.
 

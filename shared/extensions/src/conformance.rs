@@ -1,4 +1,4 @@
-//! A response-body check against Entra's contract (../shared/specs/extension-callbacks.md a.4 and
+//! A response-body check against Entra's contract (docs/protocols/extension-callbacks.md a.4 and
 //! the per-event sections), independent of the builders that produce our answers: the `data`
 //! wrapper, the event's response `@odata.type` in its documented casing, exactly one action of a
 //! type allowed for the event, the action's required members, claims as strings or string arrays

@@ -1,6 +1,6 @@
 //! OnOtpSend ("EmailOtpSend", custom email OTP provider, preview): Entra hands us the one-time
 //! code and the address, and we deliver the email ourselves
-//! (../shared/specs/extension-callbacks.md a.8).
+//! (docs/protocols/extension-callbacks.md a.8).
 //!
 //! Microsoft's own Functions sample spells the code `onetimecode` while the docs spell it
 //! `oneTimeCode`; it is read ignoring case (a.12 rule 2). There is no failure action: a non-200

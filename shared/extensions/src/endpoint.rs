@@ -1,5 +1,5 @@
 //! What every extension endpoint checks before it runs any business logic
-//! (../shared/specs/extension-callbacks.md a.0 steps 2 and 5, and (b)):
+//! (docs/protocols/extension-callbacks.md a.0 steps 2 and 5, and (b)):
 //! the bearer token proves Entra is calling for our tenant, and the unsigned body is bound to it.
 
 use entra_platform::{CommonConfig, HttpError};

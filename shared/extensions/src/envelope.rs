@@ -1,4 +1,4 @@
-//! The request envelope every event shares (../shared/specs/extension-callbacks.md a.3), read
+//! The request envelope every event shares (docs/protocols/extension-callbacks.md a.3), read
 //! leniently per a.12: keys are matched ignoring ASCII case (Microsoft's payloads spell
 //! `@odata.type` as `@odata.Type` and `email` as `EmailAddress`), unknown properties are ignored,
 //! and optional objects may be absent or `null`.

@@ -1,5 +1,5 @@
 //! The event catalogue: every literal Entra sends or expects, per event
-//! (../shared/specs/extension-callbacks.md a.2). Matching is case-insensitive because Microsoft's
+//! (docs/protocols/extension-callbacks.md a.2). Matching is case-insensitive because Microsoft's
 //! own samples disagree with its docs on casing; emitting always uses the documented casing.
 
 /// The custom authentication extension events Entra can call us for.

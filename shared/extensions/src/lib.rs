@@ -1,7 +1,7 @@
 //! Wire types of Microsoft Entra custom authentication extensions: what Entra POSTs to our
 //! endpoints and exactly what we answer.
 //!
-//! Contract: ../shared/specs/extension-callbacks.md (a) (Microsoft Learn "custom claims provider
+//! Contract: docs/protocols/extension-callbacks.md (a) (Microsoft Learn "custom claims provider
 //! reference" and the per-event reference pages). Reading is lenient where Microsoft's own payloads
 //! vary (casing of `type` values, `@odata.Type`, absent optional objects); writing is strict: the
 //! documented literals, exactly one action, claims only as strings or string arrays within 3 KB.

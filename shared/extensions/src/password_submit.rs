@@ -1,7 +1,7 @@
 //! OnPasswordSubmit (just-in-time password migration, preview): a user still flagged for
 //! migration entered a password Entra does not know; we check it against the legacy system and
 //! say whether to migrate it, force a reset, let the user retry, or block
-//! (../shared/specs/extension-callbacks.md a.9).
+//! (docs/protocols/extension-callbacks.md a.9).
 //!
 //! The password travels in `encryptedPasswordContext`, a JWE for the extension app's key whose
 //! plaintext carries `user-password`, `username` and a `nonce`. This module keeps the JWE opaque

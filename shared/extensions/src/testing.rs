@@ -162,9 +162,9 @@ pub fn unused_guard() -> CalloutGuard {
     CalloutGuard::refusing_every_caller()
 }
 
-/// Microsoft's payload samples (`shared/vectors/extension-callbacks` beside the repository).
+/// Microsoft's payload samples, kept in the repository at `tests/vectors/extension-callbacks`.
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/extension-callbacks")
 }
 
 /// The vector at `relative` (e.g. `docs/tokenIssuanceStart.request.json`) as JSON.

@@ -1,5 +1,5 @@
 //! OnTokenIssuanceStart (custom claims provider): the request's `user`, and the one action,
-//! `provideClaimsForToken` (../shared/specs/extension-callbacks.md a.5).
+//! `provideClaimsForToken` (docs/protocols/extension-callbacks.md a.5).
 
 use serde_json::{Map, Value, json};
 

@@ -1,6 +1,6 @@
 //! Conformance of the attributeCollectionStart / attributeCollectionSubmit wire types against
-//! Microsoft's published payloads (../shared/vectors/extension-callbacks) and the captures quoted
-//! in ../shared/specs/extension-callbacks.md a.6, a.7 and a.11.
+//! Microsoft's published payloads (tests/vectors/extension-callbacks) and the captures quoted
+//! in docs/protocols/extension-callbacks.md a.6, a.7 and a.11.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Conformance of the emailOtpSend wire types against Microsoft's published payloads
-//! (../shared/vectors/extension-callbacks, spec a.8).
+//! (tests/vectors/extension-callbacks, spec a.8).
 
 mod common;
 

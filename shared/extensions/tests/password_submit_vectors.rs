@@ -1,5 +1,5 @@
 //! Conformance of the passwordSubmit (JIT password migration) wire types against Microsoft's
-//! published payloads (../shared/vectors/extension-callbacks, spec a.9).
+//! published payloads (tests/vectors/extension-callbacks, spec a.9).
 
 mod common;
 

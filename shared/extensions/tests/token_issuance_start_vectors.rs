@@ -1,5 +1,5 @@
 //! Conformance of the tokenIssuanceStart wire types against Microsoft's published payloads
-//! (../shared/vectors/extension-callbacks).
+//! (tests/vectors/extension-callbacks).
 
 mod common;
 

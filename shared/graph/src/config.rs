@@ -1,6 +1,6 @@
 //! Where the client gets tokens, where it sends Graph calls, and how patient it is.
 //!
-//! Defaults follow ../shared/specs/graph-api.md: authority `https://login.microsoftonline.com/` (b.1),
+//! Defaults follow docs/protocols/graph-api.md: authority `https://login.microsoftonline.com/` (b.1),
 //! Graph root `https://graph.microsoft.com/v1.0/`, scope `{graph root}/.default` for the known clouds
 //! (b.1 national clouds), retries on 429/503/504 with `Retry-After` or exponential backoff ((c) rows
 //! 4, 9-12), tokens refreshed five minutes before expiry (b.4).

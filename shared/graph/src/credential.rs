@@ -1,6 +1,6 @@
 //! App-only client credentials: a client secret (fixed, or read from a [`SecretProvider`] so a rotated
 //! secret is picked up without a restart), or a certificate whose private key signs a client
-//! assertion JWT (../shared/specs/graph-api.md b.2-b.3).
+//! assertion JWT (docs/protocols/graph-api.md b.2-b.3).
 //!
 //! The assertion carries `aud` = the token endpoint URL, `iss` = `sub` = the client id, a fresh `jti`
 //! (UUID v4), `nbf` = now and `exp` = now + 10 minutes. The default algorithm is PS256 with the

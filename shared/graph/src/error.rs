@@ -2,7 +2,7 @@
 //!
 //! Graph errors are parsed from the documented envelope
 //! `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`
-//! (../shared/specs/change-notifications.md E.1, graph-api.md (c) row 16), tolerating `innererror`
+//! (docs/protocols/change-notifications.md E.1, graph-api.md (c) row 16), tolerating `innererror`
 //! casing and nested inner errors. Callers branch on [`ApiError::code`] and the status, never on the
 //! message. Token endpoint failures keep Entra's `error_codes[0]` (the AADSTS number, graph-api.md b.4).
 
@@ -306,10 +306,10 @@ mod tests {
     use super::*;
 
     const DENIED: &str = include_str!(
-        "../../../../shared/vectors/change-notifications/error.authorization-requestdenied.json"
+        "../../../tests/vectors/change-notifications/error.authorization-requestdenied.json"
     );
     const THROTTLED: &str =
-        include_str!("../../../../shared/vectors/change-notifications/error.toomanyrequests.json");
+        include_str!("../../../tests/vectors/change-notifications/error.toomanyrequests.json");
 
     #[test]
     fn parses_the_documented_envelope() {

@@ -1,5 +1,5 @@
 //! Groups and membership: `/groups`, `/groups/{id}/members`, `/users/{id}/(transitive)memberOf`
-//! (../shared/specs/graph-api.md A.9).
+//! (docs/protocols/graph-api.md A.9).
 //!
 //! Membership changes are idempotent, as a reconciler needs: adding a member that is already there and
 //! removing one that is not both succeed. Graph reports the first as a plain `400 Request_BadRequest`

@@ -1,7 +1,7 @@
 //! A typed Microsoft Graph client for Microsoft Entra External ID management, app-only.
 //!
-//! What it promises (contracts in ../shared/specs/graph-api.md (b)-(c) and
-//! ../shared/specs/change-notifications.md E):
+//! What it promises (contracts in docs/protocols/graph-api.md (b)-(c) and
+//! docs/protocols/change-notifications.md E):
 //! - **Credentials**: client secret, fixed or from a [`SecretProvider`] (refetched once when Entra
 //!   refuses it as wrong or expired, so a rotated secret is picked up without a restart), or
 //!   certificate (client assertion, PS256 + `x5t#S256` by default, RS256 + `x5t` for legacy

@@ -1,5 +1,5 @@
 //! App-only access tokens from the client-credentials grant, cached per client
-//! (../shared/specs/graph-api.md b.1-b.4).
+//! (docs/protocols/graph-api.md b.1-b.4).
 //!
 //! One token is cached. While it is valid and outside the refresh margin it is returned as is. Inside
 //! the margin it is still returned, and one background refresh replaces it (so no caller waits while

@@ -1,4 +1,4 @@
-//! Customer accounts: `/users` (../shared/specs/graph-api.md A.8).
+//! Customer accounts: `/users` (docs/protocols/graph-api.md A.8).
 //!
 //! Models are lenient readers: every property Graph may omit is an `Option`, and anything not modelled
 //! (custom `extension_{appIdNoDashes}_{name}` attributes, `@odata.*` annotations, new properties) lands

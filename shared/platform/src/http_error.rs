@@ -2,7 +2,7 @@
 //!
 //! Callers get a stable, minimal JSON body `{"error":{"code":"...","message":"..."}}`; the detail
 //! that helps us (why a token was refused, which dependency failed) goes to the log, inside the
-//! request span, and never to the caller. This is the svix pattern (STYLE.md): the error knows how
+//! request span, and never to the caller. This is the svix pattern (docs/architecture.md, "Conventions"): the error knows how
 //! to become a response.
 
 use std::borrow::Cow;

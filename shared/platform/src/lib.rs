@@ -10,7 +10,7 @@
 //! - [`constant_time`]: secret comparison without timing leaks.
 //! - `testing` (feature `test-support`): a real moto server for AWS adapter tests.
 //!
-//! See ../shared/design/ARCHITECTURE.md ("Ports and adapters", "Cold start and hot path").
+//! See docs/architecture.md ("Ports and adapters", "Cold start and hot path").
 
 pub mod config;
 pub mod constant_time;

@@ -1,7 +1,7 @@
 //! Test support (feature `test-support`): a real `moto_server` process for AWS adapter tests.
 //!
 //! Our AWS adapters are tested against moto over loopback HTTP with the real SDK, so what is tested
-//! is the code that runs in Lambda (specs/aws-rust-platform.md section 4). moto keeps state in
+//! is the code that runs in Lambda (docs/protocols/aws-lambda-platform.md section 4). moto keeps state in
 //! memory per process: share one server per test binary ([`MotoServer::shared`]) and give every
 //! test its own resource names.
 //!

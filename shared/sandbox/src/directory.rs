@@ -1,7 +1,7 @@
 //! A stateful subset of Microsoft Graph v1.0 for customer users and groups, under `/v1.0`.
 //!
-//! Contracts: ../shared/specs/graph-api.md A.8 (users, identities, extension attributes), A.9 (groups
-//! and membership) and (c) (client conventions), ../shared/specs/change-notifications.md E.1-E.4 (error
+//! Contracts: docs/protocols/graph-api.md A.8 (users, identities, extension attributes), A.9 (groups
+//! and membership) and (c) (client conventions), docs/protocols/change-notifications.md E.1-E.4 (error
 //! envelope, status codes, paging). Every route requires a bearer token issued by
 //! [`crate::token_endpoint`] (401 `InvalidAuthenticationToken` otherwise), answers errors in Graph's
 //! envelope `{"error":{"code","message","innerError":{"date","request-id","client-request-id"}}}`, and

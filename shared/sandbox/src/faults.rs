@@ -1,7 +1,7 @@
 //! Per-route fault injection, and the request log every test can inspect.
 //!
 //! Reproduces the failure modes Microsoft Graph and Entra document for clients to survive
-//! (../shared/specs/change-notifications.md E.2-E.3, ../shared/specs/graph-api.md (c) rows 4, 9, 12):
+//! (docs/protocols/change-notifications.md E.2-E.3, docs/protocols/graph-api.md (c) rows 4, 9, 12):
 //! `429 Too Many Requests` with or without `Retry-After` (delta-seconds or HTTP-date), `503` with an
 //! optional `Retry-After`, `504` without one, slow answers, truncated JSON and connections dropped
 //! mid-response. Rules sit in front of every route (identity, token endpoint and Graph alike), so the

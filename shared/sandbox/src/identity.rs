@@ -1,8 +1,8 @@
 //! Simulated Entra identity endpoints on the inbound-token side: OIDC discovery, JWKS with key
 //! rotation, and a minter for extension-callback and Graph notification validation tokens.
 //!
-//! Contracts reproduced: ../shared/specs/extension-callbacks.md (b) (issuer forms, v1/v2 claims,
-//! authorized party `99045fe1-…`) and ../shared/specs/change-notifications.md (C) (Graph
+//! Contracts reproduced: docs/protocols/extension-callbacks.md (b) (issuer forms, v1/v2 claims,
+//! authorized party `99045fe1-…`) and docs/protocols/change-notifications.md (C) (Graph
 //! `validationTokens`, appid `0bf30f3b-…`, keys from the `common` authority).
 //!
 //! Routes (tenant = tenant id, tenant name, `{name}.onmicrosoft.com`, or `common`):
@@ -33,7 +33,7 @@ pub use minting::TokenBuilder;
 /// Lifetime Entra gives the access tokens it sends to extensions (seconds).
 const INBOUND_TOKEN_LIFETIME_SECS: i64 = 3600;
 
-/// Which issuer form a minted token carries (../shared/specs/extension-callbacks.md (b)).
+/// Which issuer form a minted token carries (docs/protocols/extension-callbacks.md (b)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IssuerKind {
     /// `https://{tid}.ciamlogin.com/{tid}/v2.0`: v2 tokens of an External ID (CIAM) tenant.
@@ -204,7 +204,7 @@ impl crate::Sandbox {
     }
 
     /// A Graph change-notification validation token for `audience` (our app id), shaped like the
-    /// example in ../shared/specs/change-notifications.md (C).
+    /// example in docs/protocols/change-notifications.md (C).
     pub fn graph_notification_token(&self, audience: &str) -> TokenBuilder {
         let tid = &self.state.config.tenant_id;
         let issuer = IssuerKind::StsV1.for_tenant(tid);

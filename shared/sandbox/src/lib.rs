@@ -7,9 +7,9 @@
 //! Nothing here is a mock of our own traits: the code under test speaks the same protocol it
 //! speaks in production, and fault injection ([`faults`]) reproduces Graph's and Entra's failure modes.
 //!
-//! Contracts reproduced: ../shared/specs/extension-callbacks.md (b) for extension-callback tokens,
-//! ../shared/specs/graph-api.md (b) for token acquisition and (c) for Graph conventions,
-//! ../shared/specs/change-notifications.md (C) for notification validation tokens.
+//! Contracts reproduced: docs/protocols/extension-callbacks.md (b) for extension-callback tokens,
+//! docs/protocols/graph-api.md (b) for token acquisition and (c) for Graph conventions,
+//! docs/protocols/change-notifications.md (C) for notification validation tokens.
 
 pub mod directory;
 pub mod faults;

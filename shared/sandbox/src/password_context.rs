@@ -1,5 +1,5 @@
 //! Entra's side of the passwordSubmit (just-in-time password migration) event: the
-//! `encryptedPasswordContext` it sends (../shared/specs/extension-callbacks.md a.9).
+//! `encryptedPasswordContext` it sends (docs/protocols/extension-callbacks.md a.9).
 //!
 //! Entra encrypts the password the user typed to the public key of the extension app's
 //! `"Encrypt"` key credential (an `AsymmetricX509Cert`, selected by `tokenEncryptionKeyId`) and

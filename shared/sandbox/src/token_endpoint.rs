@@ -1,6 +1,6 @@
 //! The client-credentials token endpoint of the simulated tenant: `POST /{tenant}/oauth2/v2.0/token`.
 //!
-//! Contract: ../shared/specs/graph-api.md (b). The tenant segment may be the tenant id, its name or
+//! Contract: docs/protocols/graph-api.md (b). The tenant segment may be the tenant id, its name or
 //! `{name}.onmicrosoft.com`; the only grant is `client_credentials`, the only scope
 //! `https://graph.microsoft.com/.default`. Clients authenticate with the Graph client secret (the
 //! configured one until a test rotates it with [`crate::Sandbox::set_graph_client_secret`]; form field

@@ -2,7 +2,7 @@
 //!
 //! Entra publishes its token signing keys in a JWKS whose URL comes from the authority's OIDC
 //! discovery document (`jwks_uri`); keys roll over, so a token may name a `kid` we have not seen
-//! yet (../shared/specs/extension-callbacks.md (b) #3; ../shared/specs/change-notifications.md (C)
+//! yet (docs/protocols/extension-callbacks.md (b) #3; docs/protocols/change-notifications.md (C)
 //! #2: "keys are rotated daily: cache them, and refetch on an unknown kid"). Microsoft's own
 //! extension library re-downloads both documents on every call; against a one-second callback
 //! budget we cannot afford that, so this cache:

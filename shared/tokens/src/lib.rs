@@ -2,11 +2,11 @@
 //! [`TokenRejection`].
 //!
 //! Two callers reach our functions with Entra-signed JWTs:
-//! - Entra itself, calling a custom authentication extension (../shared/specs/extension-callbacks.md
+//! - Entra itself, calling a custom authentication extension (docs/protocols/extension-callbacks.md
 //!   (b), "Token validation checklist"): RS256, issuer pinned to the configured tenant, audience our
 //!   extension app, authorized party `99045fe1-7639-4a75-9d4a-577b6ca3810f`.
 //! - Microsoft Graph, in the `validationTokens` of rich change notifications
-//!   (../shared/specs/change-notifications.md (C)): issuer of an expected tenant, audience our app,
+//!   (docs/protocols/change-notifications.md (C)): issuer of an expected tenant, audience our app,
 //!   publisher `0bf30f3b-4a52-48df-9a82-234910c4a086`.
 //!
 //! Signing keys come from the issuer's OIDC discovery document and JWKS, fetched lazily and cached

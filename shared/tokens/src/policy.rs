@@ -1,8 +1,8 @@
 //! Who may call: issuers, audiences, the authorized party, tenants and clock skew.
 //!
 //! Two policies exist because two Microsoft services call us with Entra tokens:
-//! [`CallerPolicy::extension_callback`] (../shared/specs/extension-callbacks.md (b)) and
-//! [`CallerPolicy::graph_notification`] (../shared/specs/change-notifications.md (C)).
+//! [`CallerPolicy::extension_callback`] (docs/protocols/extension-callbacks.md (b)) and
+//! [`CallerPolicy::graph_notification`] (docs/protocols/change-notifications.md (C)).
 
 use std::time::Duration;
 

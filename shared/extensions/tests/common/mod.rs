@@ -1,4 +1,4 @@
-//! Microsoft's payload samples (../shared/vectors/extension-callbacks), which every conformance
+//! Microsoft's payload samples (`tests/vectors/extension-callbacks`), which every conformance
 //! test here reads.
 
 #![allow(dead_code)] // each test binary uses a different part
@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub fn vectors_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/extension-callbacks")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/vectors/extension-callbacks")
 }
 
 /// The raw bytes of the vector at `relative` (e.g. `docs/emailOtpSend.request.json`).

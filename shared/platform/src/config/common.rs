@@ -22,7 +22,7 @@ pub const DEFAULT_JWKS_TTL_SECS: u64 = 86_400;
 pub const DEFAULT_MAX_BODY_BYTES: usize = 256 * 1024;
 /// Lambda's synchronous invocation payload limit, the largest body a function can ever receive.
 pub const MAX_BODY_BYTES_CEILING: usize = 6 * 1024 * 1024;
-/// Token authority for Graph app-only tokens (see specs/graph-api.md, client-credentials section).
+/// Token authority for Graph app-only tokens (see docs/protocols/graph-api.md (b)).
 pub const DEFAULT_AUTHORITY_HOST: &str = "https://login.microsoftonline.com";
 /// Microsoft Graph v1.0 root; everything we call is GA there.
 pub const DEFAULT_GRAPH_BASE_URL: &str = "https://graph.microsoft.com/v1.0";

@@ -1,5 +1,5 @@
 //! The `Mailer` port: send one transactional email (a one-time code, a notice) and say whether a
-//! failure is worth retrying (../shared/design/ARCHITECTURE.md "Ports and adapters").
+//! failure is worth retrying (docs/architecture.md "Ports and adapters").
 //!
 //! Adapters, chosen by [`MailerConfig`]:
 //! - [`SesMailer`]: Amazon SES v2 `SendEmail` with simple content, in Lambda;

@@ -1,7 +1,7 @@
 //! AWS Secrets Manager adapter with an in-process cache.
 //!
 //! Contract: `GetSecretValue` (awsJson1.1, `secretsmanager.GetSecretValue`). AWS recommends caching
-//! secret values client-side; specs/aws-rust-platform.md section 3 weighs the
+//! secret values client-side; docs/protocols/aws-lambda-platform.md section 3 weighs the
 //! `aws_secretsmanager_caching` crate against a hand-rolled cache and recommends the latter for a
 //! Lambda reading one to three secrets. This is that cache:
 //! - a value is reused for a TTL (default 5 minutes), so a warm Lambda does not call the API per request;

@@ -4,7 +4,7 @@
 //! `env:GRAPH_SECRET`, `file:/run/secrets/graph`, and for the local host only `literal:...`); the
 //! [`SecretResolver`] dispatches it to the matching [`SecretSource`]: [`AwsSecretsManager`] in
 //! Lambda (cached with a TTL, as AWS recommends for `GetSecretValue`, see
-//! specs/aws-rust-platform.md section 3), [`EnvSecrets`] and [`FileSecrets`] everywhere.
+//! docs/protocols/aws-lambda-platform.md section 3), [`EnvSecrets`] and [`FileSecrets`] everywhere.
 //!
 //! A resolved secret is a [`SecretValue`]: it prints as `[redacted]`, is wiped from memory when
 //! dropped and is only readable through [`SecretValue::expose`], so it cannot end up in a log line

@@ -1,6 +1,6 @@
 //! The `KeyValueStore` port: small records with an optional expiry and atomic conditional writes,
 //! which is what idempotency markers, export checkpoints and subscription state need
-//! (../shared/design/ARCHITECTURE.md "Ports and adapters").
+//! (docs/architecture.md "Ports and adapters").
 //!
 //! Two adapters implement the same contract and are tested by the same suite
 //! (`tests/store_contract.rs`):

@@ -3,7 +3,7 @@
 //! `$top` (default page 100, at most 999), `$select` (`id` always kept), `$filter` (see [`super::filter`]),
 //! `$count=true` (needs `ConsistencyLevel: eventual`; adds `@odata.count` to the first page only) and
 //! paging through an absolute `@odata.nextLink` carrying an opaque `$skiptoken`
-//! (../shared/specs/change-notifications.md E.4, ../shared/specs/graph-api.md (c) rows 1-3).
+//! (docs/protocols/change-notifications.md E.4, docs/protocols/graph-api.md (c) rows 1-3).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

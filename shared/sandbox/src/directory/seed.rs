@@ -1,6 +1,6 @@
 //! Deterministic demo customers and groups for `SandboxConfig::seed_demo_data`.
 //!
-//! 25 customer accounts as an External ID tenant holds them (../shared/specs/graph-api.md A.8): local
+//! 25 customer accounts as an External ID tenant holds them (docs/protocols/graph-api.md A.8): local
 //! email accounts (identity issuer `{tenant_name}.onmicrosoft.com`, sign-in type `emailAddress`) and
 //! social accounts federated from `google.com` and `facebook.com`, with custom attributes stored as
 //! `extension_{appIdNoDashes}_{name}`. Groups include a nested one ("Customers - Gold" is a member of

@@ -1,4 +1,4 @@
-//! The directory's objects and the rules Graph enforces on writes (../shared/specs/graph-api.md A.8-A.9).
+//! The directory's objects and the rules Graph enforces on writes (docs/protocols/graph-api.md A.8-A.9).
 //!
 //! Users and groups are kept as JSON objects, so any property a client sets (including custom
 //! `extension_{appIdNoDashes}_{name}` attributes) round-trips unchanged. Collections are small (a demo
