@@ -1,9 +1,11 @@
-//! Deployment helpers and the tenant CLI: `check-config` (below) and `replay` ([`replay`]).
+//! Deployment helpers and the tenant CLI: `check-config` (below), `replay` ([`replay`]) and
+//! `audit-export` ([`audit_export`]).
 //!
 //! `entra-hooks check-config` validates a function configuration exactly as a deployed function
 //! does at start (file plus `ENTRA_HOOKS_*` environment overrides), so a bad value is caught
 //! before `sam deploy` rather than in the first cold start.
 
+pub mod audit_export;
 pub mod replay;
 
 use std::path::Path;

@@ -52,6 +52,22 @@ enum Command {
         #[arg(long)]
         mail_dir: Option<PathBuf>,
     },
+    /// Export directory audits and sign-ins: every closed window after the checkpoint, once.
+    AuditExport {
+        /// The configuration file ([tenant], [graph], [audit_export], [store] for S3).
+        #[arg(long)]
+        config: PathBuf,
+        /// Only this stream (repeatable): directoryAudits or signIns.
+        #[arg(long = "stream")]
+        streams: Vec<String>,
+        /// Export windows ending at or before this RFC 3339 instant (never later than now minus
+        /// the configured lag).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print the run summary as JSON on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -67,6 +83,26 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::AuditExport {
+            config,
+            streams,
+            until,
+            json,
+        } => {
+            let options = entra_infra::audit_export::AuditExportOptions {
+                config: &config,
+                streams,
+                until,
+                json,
+            };
+            let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
+            let ok = entra_infra::audit_export::run(&options, env).await?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::CheckConfig { file } => {
             let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
             print!("{}", entra_infra::check_config(file.as_deref(), env)?);

@@ -28,6 +28,8 @@ impl Entra {
             sandbox_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             rules: None,
             mail_dir: mail_dir.to_path_buf(),
+            state_dir: mail_dir.join("state"),
+            ..LocalHostOptions::default()
         })
         .await
         .expect("local host starts");

@@ -37,6 +37,10 @@ pub use samples::DEMO_CLIENT_APP_ID;
 
 /// Body limit of the local host, the platform default.
 const MAX_BODY_BYTES: usize = 256 * 1024;
+/// Audit records per stream the simulated tenant starts with.
+pub const DEFAULT_AUDIT_RECORDS: u64 = 20_000;
+/// How far back the synthetic audit records go.
+const AUDIT_SPAN: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
 /// What the local host needs to start.
 #[derive(Debug, Clone)]
@@ -50,6 +54,12 @@ pub struct LocalHostOptions {
     pub rules: Option<PathBuf>,
     /// Where one-time-code emails are written.
     pub mail_dir: PathBuf,
+    /// Synthetic audit records per stream (directory audits, sign-ins) in the simulated tenant,
+    /// spread over the two days before start.
+    pub audit_records: u64,
+    /// Where the local host writes what a user needs to try the other tools against it (the
+    /// `audit-export.toml` the banner's `entra-hooks audit-export` command uses).
+    pub state_dir: PathBuf,
 }
 
 impl Default for LocalHostOptions {
@@ -59,6 +69,8 @@ impl Default for LocalHostOptions {
             sandbox_bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             rules: None,
             mail_dir: PathBuf::from(".local/mail"),
+            audit_records: DEFAULT_AUDIT_RECORDS,
+            state_dir: PathBuf::from(".local"),
         }
     }
 }
@@ -120,6 +132,8 @@ pub struct LocalHost {
     addr: SocketAddr,
     mail_dir: PathBuf,
     rules_origin: String,
+    /// The audit-export configuration written for this host's tenant.
+    audit_config: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -135,6 +149,7 @@ impl LocalHost {
             .context("starting the simulated tenant")?,
         );
         let rules = RulesSource::new(options.rules.as_deref())?;
+        let audit_config = seed_audit_logs(&sandbox, options.audit_records, &options.state_dir)?;
         let app = app(&sandbox, &rules, &options.mail_dir)?;
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
@@ -161,8 +176,14 @@ impl LocalHost {
             addr,
             mail_dir: options.mail_dir,
             rules_origin: rules.describe(),
+            audit_config,
             shutdown: Some(tx),
         })
+    }
+
+    /// The `audit-export.toml` written for this host (destination: a folder next to it).
+    pub fn audit_config(&self) -> &Path {
+        &self.audit_config
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -212,8 +233,59 @@ impl LocalHost {
              Replace token-issuance-start with any function above. Without the token the same call answers 401.\n",
             path = token_issuance_start::PATH
         ));
+        text.push_str(&format!(
+            "\nExport the tenant's directory audits and sign-ins (gzip JSON Lines, one file per 15-minute window):\n\n  \
+             cargo run -p entra-infra --bin entra-hooks -- audit-export --config {}\n",
+            self.audit_config.display()
+        ));
         text
     }
+}
+
+/// Fills the simulated tenant's audit logs with `records` synthetic records per stream over the two
+/// days before now, and writes an `audit-export.toml` for it (Graph at the sandbox, its client
+/// secret in a file beside it, destination `audit-exports/` beside it). Answers the config's path.
+fn seed_audit_logs(sandbox: &Sandbox, records: u64, state_dir: &Path) -> anyhow::Result<PathBuf> {
+    if records > 0 {
+        let spacing = AUDIT_SPAN / u32::try_from(records).unwrap_or(u32::MAX).max(1);
+        let first = std::time::SystemTime::now() - AUDIT_SPAN;
+        for stream in entra_sandbox::AuditStream::ALL {
+            sandbox
+                .audit_logs()
+                .generate(
+                    stream,
+                    records,
+                    first,
+                    spacing.max(std::time::Duration::from_micros(1)),
+                )
+                .context("generating audit records")?;
+        }
+    }
+    std::fs::create_dir_all(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
+    let state_dir = state_dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", state_dir.display()))?;
+    let secret = state_dir.join("graph-client-secret");
+    std::fs::write(&secret, &sandbox.config().graph_client_secret)
+        .with_context(|| format!("writing {}", secret.display()))?;
+    let path = state_dir.join("audit-export.toml");
+    let config = format!(
+        "# Written by the local host for its simulated tenant; rewritten at every start.\n\
+         [tenant]\nid = \"{tenant}\"\nname = \"{name}\"\n\n\
+         [graph]\nclient_id = \"{client}\"\nsecret = \"file:{secret}\"\n\
+         authority_host = \"{authority}\"\nbase_url = \"{graph}\"\n\n\
+         [audit_export]\ndestination = \"file://{exports}\"\nstart_days_ago = 2\n",
+        tenant = sandbox.tenant_id(),
+        name = sandbox.config().tenant_name,
+        client = sandbox.config().graph_client_id,
+        secret = secret.display(),
+        authority = sandbox.url(),
+        graph = sandbox.graph_url(),
+        exports = state_dir.join("audit-exports").display(),
+    );
+    std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 impl Drop for LocalHost {

@@ -25,6 +25,12 @@ struct Args {
     /// Folder the one-time-code emails are written to.
     #[arg(long, default_value = ".local/mail")]
     mail_dir: PathBuf,
+    /// Synthetic audit records per stream in the simulated tenant (over the last two days).
+    #[arg(long, default_value_t = entra_local::DEFAULT_AUDIT_RECORDS)]
+    audit_records: u64,
+    /// Folder for the files the banner's commands use (audit-export.toml, its exports).
+    #[arg(long, default_value = ".local")]
+    state_dir: PathBuf,
 }
 
 #[tokio::main]
@@ -36,6 +42,8 @@ async fn main() -> anyhow::Result<()> {
         sandbox_bind: SocketAddr::new(args.bind, args.sandbox_port),
         rules: args.rules,
         mail_dir: args.mail_dir,
+        audit_records: args.audit_records,
+        state_dir: args.state_dir,
     })
     .await?;
     println!("{}", host.banner());

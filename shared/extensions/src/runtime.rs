@@ -13,6 +13,7 @@ use std::sync::Arc;
 use entra_graph::{
     ClientCredential, GraphClient, GraphConfig, SecretProvider, SecretProviderError, SecretString,
 };
+use entra_platform::config::TenantConfig;
 use entra_platform::secrets::AwsSecretsManager;
 use entra_platform::{CommonConfig, SecretRef, SecretResolver};
 
@@ -94,9 +95,21 @@ pub async fn graph_client(
     config: &CommonConfig,
     secrets: &SecretResolver,
 ) -> Result<Option<GraphClient>, SetupError> {
-    let Some(graph) = &config.graph else {
-        return Ok(None);
-    };
+    match &config.graph {
+        Some(graph) => graph_client_for(&config.tenant, graph, secrets)
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The Graph client for `tenant` described by a `[graph]` section, for functions whose
+/// configuration is not an extension's (scheduled jobs, the CLI); see [`graph_client`].
+pub async fn graph_client_for(
+    tenant: &TenantConfig,
+    graph: &entra_platform::config::GraphConfig,
+    secrets: &SecretResolver,
+) -> Result<GraphClient, SetupError> {
     secrets
         .resolve(&graph.secret)
         .await
@@ -119,13 +132,13 @@ pub async fn graph_client(
             })
     };
     let graph_config = GraphConfig::new(
-        config.tenant.id.to_string(),
+        tenant.id.to_string(),
         graph.client_id.to_string(),
         ClientCredential::secret_provider(Arc::new(provider)),
     )
     .with_authority_host(url("authority_host", graph.authority_host())?)
     .with_graph_base_url(url("base_url", graph.base_url())?);
-    Ok(Some(GraphClient::new(graph_config)?))
+    Ok(GraphClient::new(graph_config)?)
 }
 
 /// The Graph client described by `[graph]` when `needed` (a rule reads the directory), its secret

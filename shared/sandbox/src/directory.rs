@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
+use axum::extract::{Extension, FromRequestParts, MatchedPath, Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -31,6 +31,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, Uri, header};
 use serde_json::{Map, Value, json};
 
+use crate::audit_logs::UserChange;
 use crate::token_endpoint::AccessTokenStatus;
 use crate::{Sandbox, SandboxConfig, SandboxError, SandboxState};
 use odata::{QueryOptions, USER_DEFAULT_PROPERTIES};
@@ -74,9 +75,9 @@ impl DirectoryState {
 /// A Graph error before it is put into the envelope (which needs the request's ids).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct GraphFailure {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+    pub(crate) status: StatusCode,
+    pub(crate) code: &'static str,
+    pub(crate) message: String,
 }
 
 impl GraphFailure {
@@ -116,9 +117,9 @@ impl IntoResponse for GraphFailure {
 
 /// The correlation ids of one Graph request.
 #[derive(Debug, Clone)]
-struct RequestIds {
-    request_id: String,
-    client_request_id: String,
+pub(crate) struct RequestIds {
+    pub(crate) request_id: String,
+    pub(crate) client_request_id: String,
 }
 
 /// Middleware on every Graph route: assigns the request id, echoes `client-request-id`, and renders
@@ -199,7 +200,7 @@ pub(crate) fn iso_timestamp(at: SystemTime) -> String {
 }
 
 /// An authenticated Graph caller: extracting it checks the bearer token.
-struct Caller {
+pub(crate) struct Caller {
     /// `ConsistencyLevel: eventual` was sent (advanced queries).
     eventual: bool,
 }
@@ -272,6 +273,7 @@ pub fn router() -> Router<Arc<SandboxState>> {
             "/v1.0/groups/{id}/members/{member_id}/$ref",
             axum::routing::delete(remove_member),
         )
+        .merge(crate::audit_logs::router())
         .route("/v1.0/{*rest}", any(unknown_segment))
         .layer(axum::middleware::from_fn(graph_envelope))
 }
@@ -332,10 +334,14 @@ async fn get_user(
 async fn create_user(
     _caller: Caller,
     State(state): State<Arc<SandboxState>>,
+    Extension(ids): Extension<RequestIds>,
     body: Bytes,
 ) -> Reply {
     let body = json_object(&body)?;
     let user = state.directory.lock().create_user(body)?;
+    state
+        .audit_logs
+        .user_changed(UserChange::Added(&user), &ids);
     let context = format!("{}/v1.0/$metadata#users/$entity", state.base_url);
     Ok((StatusCode::CREATED, axum::Json(with_context(user, context))).into_response())
 }
@@ -344,10 +350,24 @@ async fn update_user(
     _caller: Caller,
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
+    Extension(ids): Extension<RequestIds>,
     body: Bytes,
 ) -> Reply {
     let patch = json_object(&body)?;
-    state.directory.lock().update_user(&id, patch)?;
+    let (before, after) = {
+        let mut directory = state.directory.lock();
+        let index = directory
+            .user_index(&id)
+            .ok_or_else(|| store::not_found(&id))?;
+        let before = directory.users[index].clone();
+        directory.update_user(&id, patch)?;
+        (before, directory.users[index].clone())
+    };
+    let change = UserChange::Updated {
+        before: &before,
+        after: &after,
+    };
+    state.audit_logs.user_changed(change, &ids);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -355,8 +375,17 @@ async fn delete_user(
     _caller: Caller,
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
+    Extension(ids): Extension<RequestIds>,
 ) -> Reply {
-    state.directory.lock().delete_user(&id)?;
+    let removed = {
+        let mut directory = state.directory.lock();
+        let user = directory.user(&id)?.clone();
+        directory.delete_user(&id)?;
+        user
+    };
+    state
+        .audit_logs
+        .user_changed(UserChange::Deleted(&removed), &ids);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

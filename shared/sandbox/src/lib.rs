@@ -11,6 +11,7 @@
 //! docs/protocols/graph-api.md (b) for token acquisition and (c) for Graph conventions,
 //! docs/protocols/change-notifications.md (C) for notification validation tokens.
 
+pub mod audit_logs;
 pub mod directory;
 pub mod faults;
 pub mod identity;
@@ -24,6 +25,7 @@ use axum::Router;
 use tokio::sync::oneshot;
 use url::Url;
 
+pub use audit_logs::{AuditLogs, AuditStream};
 pub use faults::{Fault, FaultRule};
 pub use identity::{IssuerKind, SigningAlgorithm, TokenBuilder};
 
@@ -93,6 +95,8 @@ pub struct SandboxState {
     pub base_url: String,
     pub identity: identity::IdentityState,
     pub directory: directory::DirectoryState,
+    /// Directory audits and sign-in logs (`/v1.0/auditLogs/...`).
+    pub audit_logs: audit_logs::AuditLogs,
     pub token_endpoint: token_endpoint::TokenEndpointState,
     pub faults: faults::FaultRules,
 }
@@ -120,11 +124,13 @@ impl Sandbox {
         let base_url = format!("http://{addr}");
         let identity = identity::IdentityState::new(&config)?;
         let directory = directory::DirectoryState::new(&config);
+        let audit_logs = audit_logs::AuditLogs::new(&config);
         let state = Arc::new(SandboxState {
             config,
             base_url,
             identity,
             directory,
+            audit_logs,
             token_endpoint: token_endpoint::TokenEndpointState::new(),
             faults: faults::FaultRules::default(),
         });
