@@ -37,7 +37,10 @@ pub async fn handle(
     for report in &reports {
         log_summary(report);
     }
-    write_metrics(&reports, options.now, &mut std::io::stdout().lock());
+    // One EMF document per line on stdout, where Lambda sends it to CloudWatch Logs.
+    let mut metrics = Vec::new();
+    write_metrics(&reports, options.now, &mut metrics);
+    print!("{}", String::from_utf8_lossy(&metrics));
     let summary = summary(&reports);
     if any_failed(&reports) {
         return Err(format!("audit export failed: {summary}").into());
