@@ -1,7 +1,8 @@
 //! The one declarative rules file (TOML) that configures what every extension endpoint answers.
 //!
 //! Each function owns one top-level section (`[token_issuance_start]`, `[attribute_collection_start]`,
-//! `[attribute_collection_submit]`, `[email_otp_send]`, `[password_submit]`) and its own section type;
+//! `[attribute_collection_submit]`, `[email_otp_send]`, `[password_submit]`, and the notification
+//! worker's `[directory_reactions]`) and its own section type;
 //! this module finds the section, deserializes it from the original text (so every error carries
 //! the line and column), runs the section's own checks and renders every problem as
 //! `rules.toml:12:5: token_issuance_start.claims[2].source: ...; fix: ...`.
@@ -15,13 +16,15 @@ use std::path::Path;
 
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-/// Every section a rules file may have, one per event endpoint.
-pub const SECTIONS: [&str; 5] = [
+/// Every section a rules file may have: one per event endpoint, and the directory reactions of the
+/// notification worker.
+pub const SECTIONS: [&str; 6] = [
     "token_issuance_start",
     "attribute_collection_start",
     "attribute_collection_submit",
     "email_otp_send",
     "password_submit",
+    "directory_reactions",
 ];
 
 /// The checks serde cannot do (regexes compile, ranges hold, references resolve), per section.

@@ -1,0 +1,1 @@
+//! Rich-notification decryption (docs/protocols/change-notifications.md B.4).
