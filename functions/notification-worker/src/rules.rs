@@ -40,6 +40,21 @@ use serde_spanned::Spanned;
 /// The rules file section this worker reads.
 pub const SECTION: &str = "directory_reactions";
 
+/// User properties a published event carries.
+pub const PUBLISHED_USER_PROPERTIES: [&str; 9] = [
+    "displayName",
+    "givenName",
+    "surname",
+    "mail",
+    "accountEnabled",
+    "country",
+    "city",
+    "identities",
+    "createdDateTime",
+];
+/// Group properties a published event carries.
+pub const PUBLISHED_GROUP_PROPERTIES: [&str; 3] = ["displayName", "description", "mailNickname"];
+
 /// Default de-duplication window.
 pub const DEFAULT_DEDUP_HOURS: u32 = 24;
 
@@ -62,12 +77,25 @@ impl DirectoryReactions {
         std::time::Duration::from_secs(u64::from(hours) * 3600)
     }
 
-    /// Every property a condition or a write reads, per resource kind (the worker's `$select`).
+    /// Every property a condition or a write reads, per resource kind (the worker's `$select`);
+    /// with a `publish` reaction also the object's usual properties, which the event carries and
+    /// which tell one update from the next.
     pub fn properties(&self, kind: ResourceKind) -> Vec<String> {
         let mut properties: Vec<String> = vec!["id".into()];
         for reaction in self.reactions.iter().map(Spanned::get_ref) {
             if reaction.resource != kind {
                 continue;
+            }
+            if reaction.publish.is_some() {
+                let usual: &[&str] = match kind {
+                    ResourceKind::User => &PUBLISHED_USER_PROPERTIES,
+                    ResourceKind::Group => &PUBLISHED_GROUP_PROPERTIES,
+                };
+                for name in usual {
+                    if !properties.iter().any(|p| p == name) {
+                        properties.push((*name).to_owned());
+                    }
+                }
             }
             let names = reaction
                 .when
@@ -82,6 +110,24 @@ impl DirectoryReactions {
             }
         }
         properties
+    }
+}
+
+impl DirectoryReactions {
+    /// Properties some reaction writes on this kind of resource.
+    pub fn written_properties(&self, kind: ResourceKind) -> Vec<String> {
+        let mut written: Vec<String> = Vec::new();
+        for reaction in self.reactions.iter().map(Spanned::get_ref) {
+            if reaction.resource != kind {
+                continue;
+            }
+            for name in reaction.set.keys().chain(reaction.set_defaults.keys()) {
+                if !written.contains(name) {
+                    written.push(name.clone());
+                }
+            }
+        }
+        written
     }
 }
 

@@ -178,9 +178,25 @@ impl Worker {
             Some(data) => Some(data.clone()),
             None => self.read(change).await?,
         };
+        let state = state_digest(
+            resource.as_ref(),
+            &self.rules.written_properties(change.resource_kind),
+        );
         let mut ran = Vec::new();
         for reaction in applicable {
             if !reaction.conditions_hold(resource.as_ref()) {
+                continue;
+            }
+            // The same change reported by two sources (webhook and poller) finds the resource in
+            // the same state: the reaction ran for that state already.
+            let done_key = format!(
+                "notification-worker/reaction/{}/{}/{}/{}",
+                reaction.name,
+                change.resource_id,
+                change.change_type.as_str(),
+                state
+            );
+            if self.store.get(&done_key).await?.is_some() {
                 continue;
             }
             self.run(reaction, change, resource.as_ref())
@@ -189,6 +205,9 @@ impl Worker {
                     reaction: reaction.name.clone(),
                     message,
                 })?;
+            self.store
+                .put(&done_key, "done", Some(self.rules.dedup_window()))
+                .await?;
             ran.push(reaction.name.clone());
         }
         tracing::info!(
@@ -346,6 +365,28 @@ impl Worker {
             .await?;
         Ok(())
     }
+}
+
+/// A digest of the resource as read (absent: a fixed value), naming the state a reaction ran for.
+/// Properties the reactions write are left out, so the state after our own writes is the same
+/// state as before them.
+fn state_digest(resource: Option<&Value>, written: &[String]) -> String {
+    let bytes = match resource {
+        Some(Value::Object(object)) => {
+            let mut object = object.clone();
+            for property in written {
+                object.remove(property);
+            }
+            Value::Object(object).to_string().into_bytes()
+        }
+        Some(other) => other.to_string().into_bytes(),
+        None => b"absent".to_vec(),
+    };
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &bytes);
+    digest.as_ref()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The properties `reaction` writes on `resource`: `set` where different, `set_defaults` where

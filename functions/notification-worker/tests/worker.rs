@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use entra_extensions::RulesFile;
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, RetryPolicy};
+use entra_graph::{ClientCredential, GraphClient, GraphConfig, GraphRequest, RetryPolicy};
 use entra_notifications::event::{ChangeSource, DirectoryChange, QueueMessage, ResourceKind};
 use entra_notifications::wire::ChangeType;
 use entra_platform::store::{ManualClock, MemoryStore};
@@ -139,7 +139,33 @@ async fn a_new_customer_gets_the_group_the_default_and_one_event_even_when_deliv
     // The same message again reacts once.
     assert_eq!(s.worker.process(&body).await.unwrap(), Processed::Duplicate);
     assert_eq!(s.publisher.events().len(), 1);
-    // A new change of the same user runs again, and the idempotent reactions change nothing.
+    // The same change reported by the other source (the poller) finds the user in the state the
+    // reactions already ran for: nothing runs twice.
+    let mut from_poller: QueueMessage =
+        serde_json::from_str(&message(&user, ChangeType::Updated, "audit-77")).unwrap();
+    if let QueueMessage::Change(change) = &mut from_poller {
+        change.source = ChangeSource::DirectoryPoller;
+        change.subscription_id = None;
+    }
+    assert_eq!(
+        s.worker
+            .process(&serde_json::to_string(&from_poller).unwrap())
+            .await
+            .unwrap(),
+        Processed::Reacted(vec![])
+    );
+    assert_eq!(s.publisher.events().len(), 1);
+    // A later change of the user (new state) runs again; the idempotent reactions change nothing.
+    let client = graph(&s.sandbox);
+    let url = client.url(&["users", &user]);
+    client
+        .send(
+            GraphRequest::new(http::Method::PATCH, url)
+                .with_json(&json!({"country": "Belgium"}))
+                .unwrap(),
+        )
+        .await
+        .unwrap();
     s.worker
         .process(&message(&user, ChangeType::Updated, "seq-2"))
         .await

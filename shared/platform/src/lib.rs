@@ -8,6 +8,8 @@
 //! - [`telemetry`]: Lambda-aware tracing set-up and the per-request span middleware.
 //! - [`http_error`]: one `HttpError` for every function, a JSON body extractor and the body limit.
 //! - [`constant_time`]: secret comparison without timing leaks.
+//! - [`queue`]: the `MessageQueue` port with SQS and in-memory adapters, for work handed from a
+//!   receiver to a worker.
 //! - `testing` (feature `test-support`): a real moto server for AWS adapter tests.
 //!
 //! See docs/architecture.md ("Ports and adapters", "Cold start and hot path").
@@ -16,6 +18,7 @@ pub mod config;
 pub mod constant_time;
 pub mod http_error;
 pub mod mailer;
+pub mod queue;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
@@ -27,6 +30,7 @@ pub use config::{CommonConfig, ConfigError, Validate, load_config};
 pub use constant_time::secure_eq;
 pub use http_error::{HttpError, JsonBody, body_limit};
 pub use mailer::{MailError, Mailer, MailerConfig, MessageId, OutgoingEmail};
+pub use queue::{MessageQueue, OutgoingMessage, QueueConfig, QueueError};
 pub use secrets::{SecretError, SecretRef, SecretResolver, SecretSource, SecretValue};
 pub use store::{KeyValueStore, StoreConfig, StoreError};
 pub use telemetry::{init_tracing, request_context};

@@ -11,6 +11,33 @@ use std::cmp::Ordering;
 
 use serde_json::Value;
 
+/// The length of an ISO 8601 UTC instant at the start of `text` (`2026-11-26T21:00:00Z`,
+/// optionally with fractional seconds), if there is one.
+fn date_time_literal(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let shape = b"dddd-dd-ddTdd:dd:dd";
+    if bytes.len() < shape.len() + 1 {
+        return None;
+    }
+    for (byte, expected) in bytes.iter().zip(shape) {
+        let ok = match expected {
+            b'd' => byte.is_ascii_digit(),
+            other => byte == other,
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut end = shape.len();
+    if bytes.get(end) == Some(&b'.') {
+        end += 1;
+        while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+            end += 1;
+        }
+    }
+    (bytes.get(end) == Some(&b'Z')).then_some(end + 1)
+}
+
 /// A parsed `$filter` expression.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Filter {
@@ -195,8 +222,20 @@ fn string_pair(a: Value, b: Value) -> Option<(String, String)> {
 }
 
 fn compare(op: CompareOp, left: &Value, right: &Value) -> bool {
+    let instant = |text: &str| {
+        date_time_literal(text)
+            .filter(|length| *length == text.len())
+            .and_then(|_| {
+                time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+    };
     let ordering = match (left, right) {
-        (Value::String(a), Value::String(b)) => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+        (Value::String(a), Value::String(b)) => match (instant(a), instant(b)) {
+            // DateTimeOffset properties compare as instants, whatever their fraction digits.
+            (Some(a), Some(b)) => Some(a.cmp(&b)),
+            _ => Some(a.to_lowercase().cmp(&b.to_lowercase())),
+        },
         (Value::Number(a), Value::Number(b)) => a
             .as_f64()
             .zip(b.as_f64())
@@ -255,6 +294,15 @@ fn tokenize(text: &str) -> Result<Vec<Token>, FilterError> {
                     }
                 }
                 tokens.push(Token::Str(literal));
+            }
+            c if c.is_ascii_digit() && date_time_literal(&text[start..]).is_some() => {
+                // An unquoted DateTimeOffset (`createdDateTime ge 2026-11-26T21:00:00Z`), as Graph
+                // takes it; compared as text with the stored `...Z` timestamps of the same shape.
+                let length = date_time_literal(&text[start..]).unwrap_or_default();
+                for _ in 0..length {
+                    chars.next();
+                }
+                tokens.push(Token::Str(text[start..start + length].to_owned()));
             }
             c if c.is_ascii_digit() || c == '-' => {
                 let mut end = start;
@@ -524,6 +572,20 @@ mod tests {
         assert!(check("age ge 42 and age lt 43"));
         assert!(!check("accountEnabled eq false"));
         assert!(check("displayName ne 'x'"));
+    }
+
+    #[test]
+    fn unquoted_date_times_compare_with_stored_timestamps() {
+        let created = json!({"createdDateTime": "2026-11-26T21:03:12Z"});
+        let holds = |filter: &str| Filter::parse(filter).unwrap().matches(&created);
+        assert!(holds("createdDateTime ge 2026-11-26T21:00:00Z"));
+        assert!(holds(
+            "createdDateTime ge 2026-11-26T21:03:12Z and createdDateTime le 2026-11-26T21:03:12.5Z"
+        ));
+        assert!(!holds("createdDateTime ge 2026-11-26T21:03:13Z"));
+        assert!(Filter::parse("createdDateTime ge 2026-11-26T21:00:00").is_err());
+        assert_eq!(date_time_literal("2026-11-26T21:00:00.123Z)"), Some(24));
+        assert_eq!(date_time_literal("2026-11-26"), None);
     }
 
     #[test]
