@@ -301,3 +301,14 @@ async fn an_sqs_batch_reports_only_the_failed_messages() {
         .unwrap_err();
     assert!(matches!(poison, WorkError::Poison(_)));
 }
+
+#[test]
+fn the_shipped_rules_files_load() {
+    for path in ["rules.example.toml", "../../config/rules.toml"] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+        let reactions: DirectoryReactions = RulesFile::load(&path)
+            .and_then(|file| file.section(SECTION))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(!reactions.reactions.is_empty(), "{}", path.display());
+    }
+}
