@@ -196,3 +196,51 @@ async fn the_banners_audit_export_command_exports_the_seeded_logs() {
         assert!(objects >= 180, "{stream}: {objects} objects");
     }
 }
+
+/// The banner's directory-reactions command: a user created in the simulated tenant is picked up
+/// by the poller, queued, and the worker's reactions show in the tenant's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_created_on_the_local_host_gets_the_example_reactions() {
+    let host = start().await;
+    let http = reqwest::Client::new();
+    let created: Value = http
+        .post(format!("{}/local/users", host.base_url()))
+        .json(&json!({"displayName": "Noor Local", "accountEnabled": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let newsletter = entra_sandbox::directory::DEMO_GROUP_NEWSLETTER_ID;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let joined = host.sandbox().group_member_ids(newsletter).contains(&id);
+        let titled = host.sandbox().user(&id).unwrap()["jobTitle"] == "Customer";
+        let announced = host
+            .reactions()
+            .publisher
+            .events()
+            .iter()
+            .any(|e| e.detail["resourceId"] == id.as_str());
+        if joined && titled && announced {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "reactions not seen: joined {joined}, titled {titled}, announced {announced}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Later polls re-read the overlap: the reactions do not run again.
+    tokio::time::sleep(entra_local::reactions::LOCAL_POLL_INTERVAL * 2).await;
+    let announcements = host
+        .reactions()
+        .publisher
+        .events()
+        .iter()
+        .filter(|e| e.detail["resourceId"] == id.as_str() && e.detail["changeType"] == "created")
+        .count();
+    assert_eq!(announcements, 1);
+}

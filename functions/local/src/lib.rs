@@ -8,6 +8,7 @@
 //! only here: one mints an Entra-shaped extension token, the others serve sample callout bodies, so
 //! the commands printed at start work without any Azure or AWS account.
 
+pub mod reactions;
 pub mod samples;
 
 use std::net::SocketAddr;
@@ -120,6 +121,11 @@ pub const ROUTES: &[Route] = &[
         what: "mints an extension-callback token from the simulated tenant (local only)",
     },
     Route {
+        method: "POST",
+        path: "/local/users",
+        what: "creates a user in the simulated tenant; the directory reactions follow (local only)",
+    },
+    Route {
         method: "GET",
         path: "/local/samples/{function}",
         what: "a sample callout body for that function, e.g. token-issuance-start (local only)",
@@ -134,6 +140,8 @@ pub struct LocalHost {
     rules_origin: String,
     /// The audit-export configuration written for this host's tenant.
     audit_config: PathBuf,
+    /// The directory change pipeline (queue, worker, poller).
+    reactions: reactions::LocalReactions,
     shutdown: Option<oneshot::Sender<()>>,
 }
 
@@ -151,6 +159,11 @@ impl LocalHost {
         let rules = RulesSource::new(options.rules.as_deref())?;
         let audit_config = seed_audit_logs(&sandbox, options.audit_records, &options.state_dir)?;
         let app = app(&sandbox, &rules, &options.mail_dir)?;
+        let reactions = reactions::LocalReactions::start(
+            sandbox_graph(&sandbox)?,
+            sandbox.tenant_id(),
+            &rules,
+        )?;
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
             .with_context(|| {
@@ -177,8 +190,14 @@ impl LocalHost {
             mail_dir: options.mail_dir,
             rules_origin: rules.describe(),
             audit_config,
+            reactions,
             shutdown: Some(tx),
         })
+    }
+
+    /// The directory change pipeline: its queue and the events its `publish` reactions sent.
+    pub fn reactions(&self) -> &reactions::LocalReactions {
+        &self.reactions
     }
 
     /// The `audit-export.toml` written for this host (destination: a folder next to it).
@@ -232,6 +251,12 @@ impl LocalHost {
              -H 'Content-Type: application/json' --data-binary @-\n\n\
              Replace token-issuance-start with any function above. Without the token the same call answers 401.\n",
             path = token_issuance_start::PATH
+        ));
+        text.push_str(&format!(
+            "\nDirectory reactions (functions/notification-worker/rules.example.toml; the poller reads the tenant every {}s):\n\n  \
+             curl -s -X POST {base}/local/users -H 'Content-Type: application/json' -d '{{\"displayName\":\"Noor\"}}'\n\n\
+             joins the newsletter group, gets a job title, and an EntraUserChanged event is logged.\n",
+            reactions::LOCAL_POLL_INTERVAL.as_secs()
         ));
         text.push_str(&format!(
             "\nExport the tenant's directory audits and sign-ins (gzip JSON Lines, one file per 15-minute window):\n\n  \
@@ -342,6 +367,7 @@ impl RulesSource {
 struct LocalRoutes {
     sandbox: Arc<Sandbox>,
     password_key: PasswordContextKey,
+    graph: GraphClient,
 }
 
 /// Every function router merged, plus health and the local-only helpers.
@@ -362,15 +388,7 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
         );
         CalloutGuard::new(TokenValidator::new(policy, keys.clone()), Vec::new())
     };
-    let graph = GraphClient::new(
-        GraphConfig::new(
-            &config.tenant_id,
-            config.graph_client_id.clone(),
-            ClientCredential::secret(config.graph_client_secret.clone()),
-        )
-        .with_authority_host(sandbox.url())
-        .with_graph_base_url(sandbox.graph_url()),
-    )?;
+    let graph = sandbox_graph(sandbox)?;
 
     let (file, _) = rules.for_function("token-issuance-start")?;
     let claims_rules: token_issuance_start::TokenIssuanceStartRules =
@@ -426,6 +444,7 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
     let local = Arc::new(LocalRoutes {
         sandbox: sandbox.clone(),
         password_key,
+        graph: sandbox_graph(sandbox)?,
     });
 
     Ok(Router::new()
@@ -445,8 +464,60 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
             Router::new()
                 .route("/local/token", get(mint_token))
                 .route("/local/samples/{function}", get(sample))
+                .route("/local/users", axum::routing::post(create_user))
                 .with_state(local),
         ))
+}
+
+/// Our Graph client, pointed at the simulated tenant.
+fn sandbox_graph(sandbox: &Sandbox) -> anyhow::Result<GraphClient> {
+    let config = sandbox.config();
+    Ok(GraphClient::new(
+        GraphConfig::new(
+            &config.tenant_id,
+            config.graph_client_id.clone(),
+            ClientCredential::secret(config.graph_client_secret.clone()),
+        )
+        .with_authority_host(sandbox.url())
+        .with_graph_base_url(sandbox.graph_url()),
+    )?)
+}
+
+/// `POST /local/users` with a user's JSON (`{"displayName": "…"}`): creates the user through the
+/// simulated tenant's Graph, as an admin or a sign-up would, so the directory reactions run.
+async fn create_user(State(local): State<Arc<LocalRoutes>>, body: axum::body::Bytes) -> Response {
+    let user: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(user @ serde_json::Value::Object(_)) => user,
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(
+                    json!({"error": "send a JSON object such as {\"displayName\": \"Noor\"}"}),
+                ),
+            )
+                .into_response();
+        }
+    };
+    let request =
+        match entra_graph::GraphRequest::new(http::Method::POST, local.graph.url(&["users"]))
+            .with_json(&user)
+        {
+            Ok(request) => request,
+            Err(error) => return (StatusCode::BAD_REQUEST, error.to_string()).into_response(),
+        };
+    match local.graph.send(request).await {
+        Ok(created) => (
+            StatusCode::CREATED,
+            [(http::header::CONTENT_TYPE, "application/json")],
+            created.body,
+        )
+            .into_response(),
+        Err(error) => (
+            error.status().unwrap_or(StatusCode::BAD_GATEWAY),
+            error.to_string(),
+        )
+            .into_response(),
+    }
 }
 
 async fn health() -> impl IntoResponse {
