@@ -7,6 +7,7 @@
 
 pub mod audit_export;
 pub mod replay;
+pub mod subscriptions;
 
 use std::path::Path;
 

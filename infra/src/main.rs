@@ -52,6 +52,11 @@ enum Command {
         #[arg(long)]
         mail_dir: Option<PathBuf>,
     },
+    /// Show or reconcile the Graph subscriptions of [notifications] (the subscription keeper by hand).
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+    },
     /// Export directory audits and sign-ins: every closed window after the checkpoint, once.
     AuditExport {
         /// The configuration file ([tenant], [graph], [audit_export], [store] for S3).
@@ -70,6 +75,22 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum SubscriptionsAction {
+    /// The subscriptions that deliver to our receiver.
+    List {
+        /// The configuration file ([tenant], [graph], [notifications]).
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// One reconciliation pass: create, renew, recreate, delete.
+    Sync {
+        /// The configuration file ([tenant], [graph], [notifications]).
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     match run().await {
@@ -83,6 +104,24 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Subscriptions { action } => {
+            let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
+            match action {
+                SubscriptionsAction::List { config } => {
+                    print!("{}", entra_infra::subscriptions::list(&config, env).await?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                SubscriptionsAction::Sync { config } => {
+                    let (text, ok) = entra_infra::subscriptions::sync(&config, env).await?;
+                    print!("{text}");
+                    Ok(if ok {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::from(1)
+                    })
+                }
+            }
+        }
         Command::AuditExport {
             config,
             streams,
