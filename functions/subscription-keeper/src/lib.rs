@@ -443,3 +443,35 @@ pub fn explain(error: &GraphError) -> String {
     };
     format!("{error}{hint}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pem_certificate_becomes_graphs_base64_der() {
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\nAAEC\n-----END CERTIFICATE-----\n";
+        assert_eq!(der_base64(pem), "MIIBAAEC");
+    }
+
+    #[test]
+    fn expiry_and_change_types_are_written_as_graph_wants() {
+        let spec = SubscriptionSpec {
+            name: "users".into(),
+            resource: "users".into(),
+            change_types: vec![
+                entra_notifications::wire::ChangeType::Updated,
+                entra_notifications::wire::ChangeType::Deleted,
+            ],
+            client_state: "env:X".parse().unwrap(),
+            include_resource_data: false,
+            encryption_certificate: None,
+            encryption_certificate_id: None,
+            expiry_minutes: 41_700,
+        };
+        assert_eq!(change_types(&spec), "updated,deleted");
+        let now = time::macros::datetime!(2026-11-26 21:00 UTC);
+        assert_eq!(expiry(now, &spec), "2026-12-25T20:00:00Z");
+        assert_eq!(normalise("/Users"), "users");
+    }
+}
