@@ -30,12 +30,10 @@ use aws_lc_rs::aead::{AES_128_GCM, AES_256_GCM, Aad, LessSafeKey, Nonce, Unbound
 use aws_lc_rs::cipher::{
     AES_128, AES_256, DecryptionContext, PaddedBlockDecryptingKey, UnboundCipherKey,
 };
-use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::hmac;
 use aws_lc_rs::iv::FixedLength;
 use aws_lc_rs::rsa::{
-    KeyPair, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
-    PrivateDecryptingKey,
+    OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -162,26 +160,8 @@ impl PasswordContextError {
     }
 }
 
-/// Why a configured private key cannot be used. Never contains the key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PrivateKeyError {
-    #[error(
-        "the private key is not PEM; store the PEM text (-----BEGIN PRIVATE KEY----- ...) of the extension app's encryption certificate key"
-    )]
-    NotPem,
-    #[error(
-        "the private key PEM is encrypted; store it unencrypted in the secret store (e.g. `openssl pkcs8 -topk8 -nocrypt`)"
-    )]
-    Encrypted,
-    #[error(
-        "the PEM holds no private key (found: {found}); store a PRIVATE KEY (PKCS#8) or RSA PRIVATE KEY (PKCS#1) block"
-    )]
-    NoPrivateKey { found: String },
-    #[error(
-        "the private key is not an RSA key of 2048 to 8192 bits; generate the encryption certificate with an RSA key"
-    )]
-    NotRsa,
-}
+pub use entra_platform::rsa_key::PrivateKeyError;
+use entra_platform::rsa_key::oaep_private_key as parse_private_key;
 
 /// JWE key management algorithms we accept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -499,45 +479,6 @@ fn take_string(
             problem: "is not a string",
         }),
     }
-}
-
-fn parse_private_key(text: &str) -> Result<OaepPrivateDecryptingKey, PrivateKeyError> {
-    let unescaped;
-    let text = if !text.contains('\n') && text.contains("\\n") {
-        unescaped = Zeroizing::new(text.replace("\\n", "\n"));
-        unescaped.as_str()
-    } else {
-        text
-    };
-    let blocks = pem::parse_many(text).map_err(|_| PrivateKeyError::NotPem)?;
-    if blocks.is_empty() {
-        return Err(PrivateKeyError::NotPem);
-    }
-    let mut found = Vec::new();
-    for block in blocks {
-        let tag = block.tag().to_owned();
-        let der = Zeroizing::new(block.into_contents());
-        let key = match tag.as_str() {
-            "PRIVATE KEY" => PrivateDecryptingKey::from_pkcs8(&der),
-            "RSA PRIVATE KEY" => {
-                let pkcs8 = KeyPair::from_der(&der)
-                    .map_err(|_| PrivateKeyError::NotRsa)?
-                    .as_der()
-                    .map_err(|_| PrivateKeyError::NotRsa)?;
-                PrivateDecryptingKey::from_pkcs8(pkcs8.as_ref())
-            }
-            "ENCRYPTED PRIVATE KEY" => return Err(PrivateKeyError::Encrypted),
-            _ => {
-                found.push(tag);
-                continue;
-            }
-        };
-        let key = key.map_err(|_| PrivateKeyError::NotRsa)?;
-        return OaepPrivateDecryptingKey::new(key).map_err(|_| PrivateKeyError::NotRsa);
-    }
-    Err(PrivateKeyError::NoPrivateKey {
-        found: found.join(", "),
-    })
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ pub mod constant_time;
 pub mod http_error;
 pub mod mailer;
 pub mod queue;
+pub mod rsa_key;
 pub mod secrets;
 pub mod store;
 pub mod telemetry;
