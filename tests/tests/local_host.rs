@@ -244,3 +244,64 @@ async fn a_user_created_on_the_local_host_gets_the_example_reactions() {
         .count();
     assert_eq!(announcements, 1);
 }
+
+/// The banner's notification command: a Graph-shaped change notification to the local receiver is
+/// acknowledged with 202, queued, and the worker's reactions run for that user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_notification_to_the_local_receiver_reaches_the_worker() {
+    let host = start().await;
+    let http = reqwest::Client::new();
+    let body: Value = http
+        .get(format!("{}/local/samples/notification", host.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let response = http
+        .post(format!(
+            "{}/notifications/graph?subscription=users",
+            host.base_url()
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let user = entra_sandbox::directory::DEMO_USER_ID;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !host.reactions().publisher.events().iter().any(|e| {
+        e.detail["resourceId"] == user && e.detail["source"] == "graphWebhook"
+    }) {
+        assert!(std::time::Instant::now() < deadline, "no reaction to the notification");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        host.sandbox()
+            .group_member_ids(entra_sandbox::directory::DEMO_GROUP_NEWSLETTER_ID)
+            .contains(&user.to_owned())
+    );
+    // A forged notification (wrong clientState) is acknowledged the same way and queues nothing.
+    let mut forged = body.clone();
+    forged["value"][0]["clientState"] = json!("guess");
+    forged["value"][0]["resourceData"]["sequenceNumber"] = json!("forged");
+    let before = host.reactions().publisher.events().len();
+    let response = http
+        .post(format!("{}/notifications/graph?subscription=users", host.base_url()))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let after: Vec<_> = host
+        .reactions()
+        .publisher
+        .events()
+        .into_iter()
+        .skip(before)
+        .filter(|e| e.detail["source"] == "graphWebhook")
+        .collect();
+    assert!(after.is_empty(), "{after:?}");
+}

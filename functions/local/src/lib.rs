@@ -61,6 +61,9 @@ pub struct LocalHostOptions {
     /// Where the local host writes what a user needs to try the other tools against it (the
     /// `audit-export.toml` the banner's `entra-hooks audit-export` command uses).
     pub state_dir: PathBuf,
+    /// Run the worker and the poller on the embedded queue (off: messages stay queued, e.g. to
+    /// measure the receiver alone).
+    pub reactions: bool,
 }
 
 impl Default for LocalHostOptions {
@@ -72,6 +75,7 @@ impl Default for LocalHostOptions {
             mail_dir: PathBuf::from(".local/mail"),
             audit_records: DEFAULT_AUDIT_RECORDS,
             state_dir: PathBuf::from(".local"),
+            reactions: true,
         }
     }
 }
@@ -122,6 +126,21 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: notification_receiver::NOTIFICATION_PATH,
+        what: "Graph change notifications (?subscription=users; handshake, clientState, queue)",
+    },
+    Route {
+        method: "POST",
+        path: notification_receiver::LIFECYCLE_PATH,
+        what: "Graph lifecycle notifications",
+    },
+    Route {
+        method: "GET",
+        path: "/local/queue",
+        what: "messages waiting and in flight on the embedded queue (local only)",
+    },
+    Route {
+        method: "POST",
         path: "/local/users",
         what: "creates a user in the simulated tenant; the directory reactions follow (local only)",
     },
@@ -158,12 +177,15 @@ impl LocalHost {
         );
         let rules = RulesSource::new(options.rules.as_deref())?;
         let audit_config = seed_audit_logs(&sandbox, options.audit_records, &options.state_dir)?;
-        let app = app(&sandbox, &rules, &options.mail_dir)?;
         let reactions = reactions::LocalReactions::start(
             sandbox_graph(&sandbox)?,
             sandbox.tenant_id(),
             &rules,
+            options.reactions,
         )?;
+        let app = app(&sandbox, &rules, &options.mail_dir)?
+            .merge(reactions::receiver_router(&sandbox, reactions.queue.clone()))
+            .merge(reactions::queue_router(reactions.queue.clone()));
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
             .with_context(|| {
@@ -255,7 +277,10 @@ impl LocalHost {
         text.push_str(&format!(
             "\nDirectory reactions (functions/notification-worker/rules.example.toml; the poller reads the tenant every {}s):\n\n  \
              curl -s -X POST {base}/local/users -H 'Content-Type: application/json' -d '{{\"displayName\":\"Noor\"}}'\n\n\
-             joins the newsletter group, gets a job title, and an EntraUserChanged event is logged.\n",
+             joins the newsletter group, gets a job title, and an EntraUserChanged event is logged.\n\
+             The same reactions from a Graph change notification (answered 202, then queued):\n\n  \
+             curl -s {base}/local/samples/notification | curl -s -o /dev/null -w '%{{http_code}}\\n' \\\n    \
+             -X POST '{base}/notifications/graph?subscription=users' -H 'Content-Type: application/json' --data-binary @-\n",
             reactions::LOCAL_POLL_INTERVAL.as_secs()
         ));
         text.push_str(&format!(
@@ -538,6 +563,7 @@ async fn sample(
         "attribute-collection-start" => samples::attribute_collection_start(config),
         "attribute-collection-submit" => samples::attribute_collection_submit(config, "ln-200001"),
         "email-otp-send" => samples::email_otp_send(config, samples::SAMPLE_OTP_CODE),
+        "notification" => reactions::sample_notification(config),
         "password-submit" => {
             let nonce = uuid::Uuid::new_v4().to_string();
             match encrypt_password_context(

@@ -31,6 +31,9 @@ struct Args {
     /// Folder for the files the banner's commands use (audit-export.toml, its exports).
     #[arg(long, default_value = ".local")]
     state_dir: PathBuf,
+    /// Do not run the worker and the poller: queued messages stay queued (to measure the receiver).
+    #[arg(long)]
+    no_reactions: bool,
 }
 
 #[tokio::main]
@@ -44,6 +47,7 @@ async fn main() -> anyhow::Result<()> {
         mail_dir: args.mail_dir,
         audit_records: args.audit_records,
         state_dir: args.state_dir,
+        reactions: !args.no_reactions,
     })
     .await?;
     println!("{}", host.banner());

@@ -16,6 +16,73 @@ use tokio::task::JoinHandle;
 
 use crate::RulesSource;
 
+/// The `clientState` of the local host's `users` subscription (local only; in AWS each
+/// subscription's value is a generated secret).
+pub const LOCAL_CLIENT_STATE: &str = "local-only-client-state-for-the-users-subscription";
+
+/// The notification receiver, feeding the local queue. Validation tokens are checked against the
+/// simulated tenant's `common` keys, with our Graph app as the audience.
+pub fn receiver_router(sandbox: &entra_sandbox::Sandbox, queue: Arc<MemoryQueue>) -> axum::Router {
+    let config = sandbox.config();
+    let policy = entra_tokens::CallerPolicy::graph_notification(
+        vec![config.tenant_id.clone()],
+        vec![config.graph_client_id.clone()],
+    );
+    let validator = entra_tokens::TokenValidator::new(
+        policy,
+        entra_tokens::KeySet::new(sandbox.common_discovery_url(), reqwest::Client::new()),
+    );
+    let receiver = notification_receiver::NotificationReceiver::new(
+        config.tenant_id.clone(),
+        std::collections::HashMap::from([(
+            "users".to_owned(),
+            entra_platform::SecretValue::new(LOCAL_CLIENT_STATE),
+        )]),
+        Some(validator),
+        entra_notifications::decrypt::DecryptionKeys::new(),
+        queue,
+    );
+    notification_receiver::router(Arc::new(receiver), notification_receiver::MAX_BODY_BYTES)
+}
+
+/// `GET /local/queue`: what waits on the embedded queue.
+pub fn queue_router(queue: Arc<MemoryQueue>) -> axum::Router {
+    axum::Router::new().route(
+        "/local/queue",
+        axum::routing::get(move || {
+            let queue = queue.clone();
+            async move {
+                axum::Json(serde_json::json!({
+                    "waiting": queue.len(),
+                    "inFlight": queue.in_flight(),
+                }))
+            }
+        }),
+    )
+}
+
+/// A change notification for the demo user, as Graph would POST it for the local `users`
+/// subscription (`/local/samples/notification`).
+pub fn sample_notification(config: &entra_sandbox::SandboxConfig) -> serde_json::Value {
+    let user = entra_sandbox::directory::DEMO_USER_ID;
+    serde_json::json!({"value": [{
+        "changeType": "updated",
+        "clientState": LOCAL_CLIENT_STATE,
+        "resource": format!("Users/{user}"),
+        "resourceData": {
+            "@odata.type": "#Microsoft.Graph.User",
+            "@odata.id": format!("Users/{user}"),
+            "id": user,
+            "organizationId": config.tenant_id,
+            "eventTime": "2026-11-26T21:03:12.1234567Z",
+            "sequenceNumber": uuid::Uuid::new_v4().to_string()
+        },
+        "subscriptionExpirationDateTime": "2026-12-20T11:00:00.0000000+00:00",
+        "subscriptionId": "00000000-0000-4000-8000-00000000c0de",
+        "tenantId": config.tenant_id
+    }]})
+}
+
 /// How often the local poller reads the simulated tenant.
 pub const LOCAL_POLL_INTERVAL: Duration = Duration::from_secs(2);
 /// The embedded queue's visibility timeout (a failed message comes back after it).
@@ -32,10 +99,12 @@ pub struct LocalReactions {
 
 impl LocalReactions {
     /// Starts the worker loop and the poller loop against the sandbox's Graph (`graph`).
+    /// With `run` false only the queue exists (messages stay queued).
     pub fn start(
         graph: GraphClient,
         tenant_id: &str,
         rules: &RulesSource,
+        run: bool,
     ) -> anyhow::Result<LocalReactions> {
         let (file, _) = rules.for_function("notification-worker")?;
         let reactions: DirectoryReactions = file
@@ -62,6 +131,13 @@ impl LocalReactions {
                 ..PollerSettings::default()
             },
         );
+        if !run {
+            return Ok(LocalReactions {
+                queue,
+                publisher,
+                tasks: Vec::new(),
+            });
+        }
         let consumer = {
             let queue = queue.clone();
             tokio::spawn(async move {
