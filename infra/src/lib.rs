@@ -6,6 +6,7 @@
 //! before `sam deploy` rather than in the first cold start.
 
 pub mod audit_export;
+pub mod decrypt;
 pub mod replay;
 pub mod subscriptions;
 

@@ -52,6 +52,23 @@ enum Command {
         #[arg(long)]
         mail_dir: Option<PathBuf>,
     },
+    /// Decrypt every item of a captured rich change notification and print each resource's JSON.
+    Decrypt {
+        /// PEM private key (PKCS#8 or PKCS#1). Without --key-id it is tried for any certificate id.
+        #[arg(long, conflicts_with = "pfx", required_unless_present = "pfx")]
+        key: Option<PathBuf>,
+        /// Use --key only for items naming this encryptionCertificateId (as the receiver does).
+        #[arg(long, requires = "key")]
+        key_id: Option<String>,
+        /// PKCS#12 (PFX) file holding the private key.
+        #[arg(long, requires = "password_env")]
+        pfx: Option<PathBuf>,
+        /// Environment variable holding the PFX password (never pass it as an argument).
+        #[arg(long)]
+        password_env: Option<String>,
+        /// The captured POST body (a file, or - for standard input).
+        notification: PathBuf,
+    },
     /// Show or reconcile the Graph subscriptions of [notifications] (the subscription keeper by hand).
     Subscriptions {
         #[command(subcommand)]
@@ -104,6 +121,47 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
+        Command::Decrypt {
+            key,
+            key_id,
+            pfx,
+            password_env,
+            notification,
+        } => {
+            let payload = if notification.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .context("reading the notification from stdin")?;
+                bytes
+            } else {
+                std::fs::read(&notification)
+                    .with_context(|| format!("cannot read {}", notification.display()))?
+            };
+            let source = match (key, pfx) {
+                (Some(path), _) => entra_infra::decrypt::KeySource::Pem { path, id: key_id },
+                (None, Some(path)) => {
+                    let variable = password_env.unwrap_or_default();
+                    let password = std::env::var(&variable).with_context(|| {
+                        format!("--password-env {variable}: the variable is not set")
+                    })?;
+                    entra_infra::decrypt::KeySource::Pfx { path, password }
+                }
+                (None, None) => anyhow::bail!("give --key or --pfx"),
+            };
+            let decrypted = entra_infra::decrypt::decrypt(&payload, &source)?;
+            for line in &decrypted.report {
+                eprintln!("{line}");
+            }
+            for resource in &decrypted.resources {
+                println!("{resource}");
+            }
+            Ok(if decrypted.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::Subscriptions { action } => {
             let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
             match action {

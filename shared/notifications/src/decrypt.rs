@@ -43,6 +43,8 @@ pub enum DecryptError {
     NotJson(String),
     #[error("private key for certificate id {id:?}: {source}")]
     Key { id: String, source: PrivateKeyError },
+    #[error("the PKCS#12 file cannot be read ({0}); check the file and its password")]
+    Pkcs12(String),
 }
 
 /// Our private keys, by the certificate id Graph echoes.
@@ -72,6 +74,20 @@ impl DecryptionKeys {
             id: id.to_owned(),
             source,
         })?;
+        self.keys.insert(id.to_owned(), key);
+        Ok(())
+    }
+
+    /// Adds the private key of a PKCS#12 (PFX) file, as Windows and .NET export certificates,
+    /// including the legacy 3DES/RC2 encryptions; an expired certificate is accepted (Graph does
+    /// not check it either).
+    pub fn insert_pkcs12(
+        &mut self,
+        id: &str,
+        der: &[u8],
+        password: &str,
+    ) -> Result<(), DecryptError> {
+        let key = pkcs12_key(der, password)?;
         self.keys.insert(id.to_owned(), key);
         Ok(())
     }
@@ -133,6 +149,20 @@ pub fn decrypt_with(
     Ok(Zeroizing::new(plaintext.to_vec()))
 }
 
+/// The RSA private key in a PKCS#12 file.
+pub fn pkcs12_key(der: &[u8], password: &str) -> Result<OaepPrivateDecryptingKey, DecryptError> {
+    use p12_keystore::{KeyStore, Pkcs12ImportPolicy};
+    let store = KeyStore::from_pkcs12(der, password, Pkcs12ImportPolicy::Relaxed)
+        .map_err(|e| DecryptError::Pkcs12(e.to_string()))?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or_else(|| DecryptError::Pkcs12("it holds no private key".into()))?;
+    let pkcs8 = Zeroizing::new(chain.key().as_der().to_vec());
+    let not_rsa = || DecryptError::Pkcs12("its private key is not an RSA key".into());
+    let key = aws_lc_rs::rsa::PrivateDecryptingKey::from_pkcs8(&pkcs8).map_err(|_| not_rsa())?;
+    OaepPrivateDecryptingKey::new(key).map_err(|_| not_rsa())
+}
+
 fn decode(text: &str, field: &'static str) -> Result<Vec<u8>, DecryptError> {
     STANDARD
         .decode(text.trim())
@@ -173,6 +203,26 @@ mod tests {
             format!("{keys:?}"),
             "DecryptionKeys { certificate_ids: [\"test-vector-cert\"] }"
         );
+    }
+
+    #[test]
+    fn pkcs12_files_legacy_and_current_load_and_decrypt() {
+        let (content, _, vector) = vector();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../tests/vectors/change-notifications");
+        for file in ["generated-vector.legacy.pfx", "generated-vector.aes.pfx"] {
+            let der = std::fs::read(dir.join(file)).unwrap();
+            let mut keys = DecryptionKeys::new();
+            keys.insert_pkcs12("test-vector-cert", &der, "vector-password")
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert_eq!(
+                std::str::from_utf8(&keys.decrypt(&content).unwrap()).unwrap(),
+                vector["expectedPlaintext"].as_str().unwrap(),
+                "{file}"
+            );
+            let wrong = DecryptionKeys::new().insert_pkcs12("x", &der, "not the password");
+            assert!(matches!(wrong, Err(DecryptError::Pkcs12(_))), "{file}");
+        }
     }
 
     #[test]
