@@ -271,10 +271,17 @@ async fn a_change_notification_to_the_local_receiver_reaches_the_worker() {
     assert_eq!(response.status(), 202);
     let user = entra_sandbox::directory::DEMO_USER_ID;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !host.reactions().publisher.events().iter().any(|e| {
-        e.detail["resourceId"] == user && e.detail["source"] == "graphWebhook"
-    }) {
-        assert!(std::time::Instant::now() < deadline, "no reaction to the notification");
+    while !host
+        .reactions()
+        .publisher
+        .events()
+        .iter()
+        .any(|e| e.detail["resourceId"] == user && e.detail["source"] == "graphWebhook")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no reaction to the notification"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(
@@ -288,7 +295,10 @@ async fn a_change_notification_to_the_local_receiver_reaches_the_worker() {
     forged["value"][0]["resourceData"]["sequenceNumber"] = json!("forged");
     let before = host.reactions().publisher.events().len();
     let response = http
-        .post(format!("{}/notifications/graph?subscription=users", host.base_url()))
+        .post(format!(
+            "{}/notifications/graph?subscription=users",
+            host.base_url()
+        ))
         .json(&forged)
         .send()
         .await

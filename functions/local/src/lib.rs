@@ -184,7 +184,10 @@ impl LocalHost {
             options.reactions,
         )?;
         let app = app(&sandbox, &rules, &options.mail_dir)?
-            .merge(reactions::receiver_router(&sandbox, reactions.queue.clone()))
+            .merge(reactions::receiver_router(
+                &sandbox,
+                reactions.queue.clone(),
+            ))
             .merge(reactions::queue_router(reactions.queue.clone()));
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
