@@ -1,5 +1,6 @@
-//! Deployment helpers and the tenant CLI: `check-config` (below), `replay` ([`replay`]) and
-//! `audit-export` ([`audit_export`]).
+//! Deployment helpers and the tenant CLI: `check-config` (below), `replay` ([`replay`]),
+//! `audit-export` ([`audit_export`]), `subscriptions` ([`subscriptions`]) and `decrypt`
+//! ([`decrypt`]).
 //!
 //! `entra-hooks check-config` validates a function configuration exactly as a deployed function
 //! does at start (file plus `ENTRA_HOOKS_*` environment overrides), so a bad value is caught

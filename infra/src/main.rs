@@ -53,20 +53,28 @@ enum Command {
         mail_dir: Option<PathBuf>,
     },
     /// Decrypt every item of a captured rich change notification and print each resource's JSON.
+    ///
+    /// Runs the receiver's own parsing and decryption. Each resource goes to stdout (pretty JSON);
+    /// stderr says, per item (index and subscriptionId), that it decrypted or exactly which check
+    /// failed. Exit status: 0 all decrypted, 1 an item failed, 2 usage or input error.
     Decrypt {
-        /// PEM private key (PKCS#8 or PKCS#1). Without --key-id it is tried for any certificate id.
+        /// PEM private key (PKCS#8 or PKCS#1, optionally followed by its certificate for the
+        /// thumbprint check). Without --key-id it is tried for any certificate id.
         #[arg(long, conflicts_with = "pfx", required_unless_present = "pfx")]
         key: Option<PathBuf>,
-        /// Use --key only for items naming this encryptionCertificateId (as the receiver does).
-        #[arg(long, requires = "key")]
-        key_id: Option<String>,
-        /// PKCS#12 (PFX) file holding the private key.
+        /// PKCS#12 (PFX) file holding the private key (DER, or its base64 text). Without --key-id
+        /// it is tried for any certificate id.
         #[arg(long, requires = "password_env")]
         pfx: Option<PathBuf>,
         /// Environment variable holding the PFX password (never pass it as an argument).
-        #[arg(long)]
+        #[arg(long, requires = "pfx")]
         password_env: Option<String>,
-        /// The captured POST body (a file, or - for standard input).
+        /// Use the key only for items naming this encryptionCertificateId, as the receiver does;
+        /// other ids are reported as unknown.
+        #[arg(long)]
+        key_id: Option<String>,
+        /// The captured POST body: a changeNotificationCollection or a single notification (a
+        /// file, or - for standard input).
         notification: PathBuf,
     },
     /// Show or reconcile the Graph subscriptions of [notifications] (the subscription keeper by hand).
@@ -143,13 +151,18 @@ async fn run() -> anyhow::Result<ExitCode> {
                 (None, Some(path)) => {
                     let variable = password_env.unwrap_or_default();
                     let password = std::env::var(&variable).with_context(|| {
-                        format!("--password-env {variable}: the variable is not set")
+                        format!("--password-env {variable}: the variable is not set; export the PFX password in it")
                     })?;
-                    entra_infra::decrypt::KeySource::Pfx { path, password }
+                    entra_infra::decrypt::KeySource::Pfx {
+                        path,
+                        password,
+                        id: key_id,
+                    }
                 }
                 (None, None) => anyhow::bail!("give --key or --pfx"),
             };
-            let decrypted = entra_infra::decrypt::decrypt(&payload, &source)?;
+            let keys = entra_infra::decrypt::load_keys(&source)?;
+            let decrypted = entra_infra::decrypt::decrypt(&payload, &keys)?;
             for line in &decrypted.report {
                 eprintln!("{line}");
             }

@@ -137,6 +137,13 @@ impl TokenValidator {
 
     /// The policy's own checks on signature-verified, lifetime-checked claims.
     fn admit(&self, claims: Map<String, Value>) -> Result<ValidatedCaller, TokenRejection> {
+        // RFC 7519 section 2: a NumericDate is a JSON number. jsonwebtoken reads a numeric string
+        // too, so a present lifetime claim of another JSON type is refused here.
+        for claim in ["iat", "exp", "nbf"] {
+            if claims.get(claim).is_some_and(|value| !value.is_number()) {
+                return Err(TokenRejection::InvalidClaim { claim });
+            }
+        }
         let policy = &self.policy;
         let version = match claims.get("ver") {
             Some(Value::String(ver)) => {

@@ -772,3 +772,51 @@ async fn graph_policy_serves_several_tenants() {
     let caller = validator.validate(&other).await.unwrap();
     assert_eq!(caller.tenant_id(), OTHER_TENANT);
 }
+
+/// RFC 7519: NumericDate claims are JSON numbers. A correctly signed token whose `iat`, `exp` or
+/// `nbf` is a string (or any other non-number) is refused, naming the claim.
+#[tokio::test]
+async fn lifetime_claims_that_are_not_json_numbers_are_refused() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let validator = extension_validator(&sandbox, KeySetOptions::default());
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let cases: Vec<(&str, Value)> = vec![
+        ("iat", json!(now.to_string())),
+        ("iat", json!(true)),
+        ("nbf", json!((now - 60).to_string())),
+        ("nbf", json!(null)),
+        ("exp", json!((now + 600).to_string())),
+        ("exp", json!([now + 600])),
+    ];
+    for (claim, value) in cases {
+        let token = sandbox.extension_token().claim(claim, value.clone()).sign();
+        let rejection = validator.validate(&token).await.unwrap_err();
+        // jsonwebtoken already refuses a non-numeric `exp` (as absent, or the claims as malformed);
+        // `iat` and `nbf` reach our own check, which names the claim.
+        if claim == "exp" {
+            assert!(
+                ["invalid_claim", "missing_claim", "malformed"].contains(&rejection.kind()),
+                "{claim} = {value}: {rejection:?}"
+            );
+        } else {
+            assert_eq!(
+                rejection.kind(),
+                "invalid_claim",
+                "{claim} = {value}: {rejection:?}"
+            );
+            assert!(
+                format!("{rejection:?}").contains(claim),
+                "{claim} = {value}: {rejection:?}"
+            );
+        }
+    }
+    // Numbers, integral or not, are still fine.
+    let token = sandbox
+        .extension_token()
+        .claim("iat", json!(now as f64 + 0.5))
+        .sign();
+    validator.validate(&token).await.unwrap();
+}
