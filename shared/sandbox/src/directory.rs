@@ -14,7 +14,7 @@
 
 /// The `$filter` parser and evaluator.
 pub mod filter;
-mod odata;
+pub(crate) mod odata;
 mod seed;
 mod store;
 
@@ -32,6 +32,7 @@ use http::{HeaderValue, StatusCode, Uri, header};
 use serde_json::{Map, Value, json};
 
 use crate::audit_logs::UserChange;
+use crate::subscriptions::{self, DirectoryChange};
 use crate::token_endpoint::AccessTokenStatus;
 use crate::{Sandbox, SandboxConfig, SandboxError, SandboxState};
 use odata::{QueryOptions, USER_DEFAULT_PROPERTIES};
@@ -65,7 +66,7 @@ impl DirectoryState {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Directory> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Directory> {
         self.directory
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -274,6 +275,7 @@ pub fn router() -> Router<Arc<SandboxState>> {
             axum::routing::delete(remove_member),
         )
         .merge(crate::audit_logs::router())
+        .merge(crate::subscriptions::router())
         .route("/v1.0/{*rest}", any(unknown_segment))
         .layer(axum::middleware::from_fn(graph_envelope))
 }
@@ -342,6 +344,7 @@ async fn create_user(
     state
         .audit_logs
         .user_changed(UserChange::Added(&user), &ids);
+    subscriptions::directory_changed(&state, DirectoryChange::User(&user));
     let context = format!("{}/v1.0/$metadata#users/$entity", state.base_url);
     Ok((StatusCode::CREATED, axum::Json(with_context(user, context))).into_response())
 }
@@ -368,6 +371,7 @@ async fn update_user(
         after: &after,
     };
     state.audit_logs.user_changed(change, &ids);
+    subscriptions::directory_changed(&state, DirectoryChange::User(&after));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -386,6 +390,7 @@ async fn delete_user(
     state
         .audit_logs
         .user_changed(UserChange::Deleted(&removed), &ids);
+    subscriptions::directory_changed(&state, DirectoryChange::UserDeleted(&removed));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -479,6 +484,7 @@ async fn create_group(
 ) -> Reply {
     let body = json_object(&body)?;
     let group = state.directory.lock().create_group(body)?;
+    subscriptions::directory_changed(&state, DirectoryChange::Group(&group));
     let context = format!("{}/v1.0/$metadata#groups/$entity", state.base_url);
     Ok((
         StatusCode::CREATED,
@@ -539,6 +545,7 @@ async fn add_member(
     let body = json_object(&body)?;
     let member = referenced_id(&body)?;
     state.directory.lock().add_member(&id, &member)?;
+    subscriptions::directory_changed(&state, DirectoryChange::member(&id, &member, false));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -548,6 +555,7 @@ async fn remove_member(
     Path((id, member_id)): Path<(String, String)>,
 ) -> Reply {
     state.directory.lock().remove_member(&id, &member_id)?;
+    subscriptions::directory_changed(&state, DirectoryChange::member(&id, &member_id, true));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -206,23 +206,7 @@ impl crate::Sandbox {
     /// A Graph change-notification validation token for `audience` (our app id), shaped like the
     /// example in docs/protocols/change-notifications.md (C).
     pub fn graph_notification_token(&self, audience: &str) -> TokenBuilder {
-        let tid = &self.state.config.tenant_id;
-        let issuer = IssuerKind::StsV1.for_tenant(tid);
-        let now = now_secs();
-        let mut claims = Map::new();
-        claims.insert("aud".into(), json!(audience));
-        claims.insert("iss".into(), json!(issuer));
-        claims.insert("iat".into(), json!(now));
-        claims.insert("nbf".into(), json!(now));
-        claims.insert("exp".into(), json!(now + INBOUND_TOKEN_LIFETIME_SECS));
-        claims.insert("aio".into(), json!(opaque_id(24)));
-        claims.insert("appid".into(), json!(GRAPH_CHANGE_TRACKING_APP_ID));
-        claims.insert("appidacr".into(), json!("2"));
-        claims.insert("idp".into(), json!(issuer));
-        claims.insert("tid".into(), json!(tid));
-        claims.insert("uti".into(), json!(opaque_id(16)));
-        claims.insert("ver".into(), json!("1.0"));
-        TokenBuilder::new(self.state.clone(), claims)
+        graph_notification_token(self.state.clone(), audience)
     }
 
     /// Makes a new key the active signer; the previous one stays published (Entra's rollover).
@@ -279,6 +263,28 @@ fn published_jwks(state: &IdentityState, issuer: Option<&str>) -> Value {
         .map(|key| key.to_jwk(issuer))
         .collect();
     json!({ "keys": keys })
+}
+
+/// The Graph change-notification validation token of [`crate::Sandbox::graph_notification_token`],
+/// for code that holds the state rather than the [`crate::Sandbox`] (the notification publisher).
+pub(crate) fn graph_notification_token(state: Arc<SandboxState>, audience: &str) -> TokenBuilder {
+    let tid = &state.config.tenant_id;
+    let issuer = IssuerKind::StsV1.for_tenant(tid);
+    let now = now_secs();
+    let mut claims = Map::new();
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iss".into(), json!(issuer));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + INBOUND_TOKEN_LIFETIME_SECS));
+    claims.insert("aio".into(), json!(opaque_id(24)));
+    claims.insert("appid".into(), json!(GRAPH_CHANGE_TRACKING_APP_ID));
+    claims.insert("appidacr".into(), json!("2"));
+    claims.insert("idp".into(), json!(issuer));
+    claims.insert("tid".into(), json!(tid));
+    claims.insert("uti".into(), json!(opaque_id(16)));
+    claims.insert("ver".into(), json!("1.0"));
+    TokenBuilder::new(state, claims)
 }
 
 #[cfg(test)]

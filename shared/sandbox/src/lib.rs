@@ -9,13 +9,15 @@
 //!
 //! Contracts reproduced: docs/protocols/extension-callbacks.md (b) for extension-callback tokens,
 //! docs/protocols/graph-api.md (b) for token acquisition and (c) for Graph conventions,
-//! docs/protocols/change-notifications.md (C) for notification validation tokens.
+//! docs/protocols/change-notifications.md (C) for notification validation tokens and (A, B, D) for
+//! change-notification subscriptions and webhook deliveries ([`subscriptions`]).
 
 pub mod audit_logs;
 pub mod directory;
 pub mod faults;
 pub mod identity;
 pub mod password_context;
+pub mod subscriptions;
 pub mod token_endpoint;
 
 use std::net::SocketAddr;
@@ -28,6 +30,9 @@ use url::Url;
 pub use audit_logs::{AuditLogs, AuditStream};
 pub use faults::{Fault, FaultRule};
 pub use identity::{IssuerKind, SigningAlgorithm, TokenBuilder};
+pub use subscriptions::{
+    DeliveryAttempt, DeliveryKind, LifecycleEvent, RetryPolicy, Subscription, Subscriptions,
+};
 
 /// The first-party application Entra uses to call custom authentication extensions (`azp`/`appid`).
 pub const ENTRA_EXTENSION_CALLER_APP_ID: &str = "99045fe1-7639-4a75-9d4a-577b6ca3810f";
@@ -99,6 +104,8 @@ pub struct SandboxState {
     pub audit_logs: audit_logs::AuditLogs,
     pub token_endpoint: token_endpoint::TokenEndpointState,
     pub faults: faults::FaultRules,
+    /// Change-notification subscriptions (`/v1.0/subscriptions`) and their webhook deliveries.
+    pub subscriptions: subscriptions::Subscriptions,
 }
 
 /// A running simulated tenant. Dropping it stops the server.
@@ -125,6 +132,7 @@ impl Sandbox {
         let identity = identity::IdentityState::new(&config)?;
         let directory = directory::DirectoryState::new(&config);
         let audit_logs = audit_logs::AuditLogs::new(&config);
+        let subscriptions = subscriptions::Subscriptions::new(&config)?;
         let state = Arc::new(SandboxState {
             config,
             base_url,
@@ -133,6 +141,7 @@ impl Sandbox {
             audit_logs,
             token_endpoint: token_endpoint::TokenEndpointState::new(),
             faults: faults::FaultRules::default(),
+            subscriptions,
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel();

@@ -67,6 +67,8 @@ struct RegisteredCertificate {
 #[derive(Default)]
 pub struct TokenEndpointState {
     access_tokens: Mutex<HashMap<String, SystemTime>>,
+    /// The client each token was issued to (tokens from [`TokenEndpointState::issue`] have none).
+    token_clients: Mutex<HashMap<String, String>>,
     issued: AtomicUsize,
     certificates: Mutex<HashMap<String, Vec<RegisteredCertificate>>>,
     seen_assertion_ids: Mutex<HashMap<String, u64>>,
@@ -119,10 +121,26 @@ impl TokenEndpointState {
         token
     }
 
+    /// Mints a token as [`TokenEndpointState::issue`] does and remembers that `client_id` holds it.
+    pub fn issue_for(&self, client_id: &str, lifetime: Duration) -> String {
+        let token = self.issue(lifetime);
+        let live = lock(&self.access_tokens);
+        let mut clients = lock(&self.token_clients);
+        clients.retain(|issued, _| live.contains_key(issued));
+        clients.insert(token.clone(), client_id.to_ascii_lowercase());
+        token
+    }
+
+    /// The client id a token was issued to, if it came from [`TokenEndpointState::issue_for`].
+    pub fn client_of(&self, token: &str) -> Option<String> {
+        lock(&self.token_clients).get(token).cloned()
+    }
+
     /// Forgets every issued token, as if the tenant revoked them: Graph answers 401 until clients
     /// fetch new ones.
     pub fn revoke_all(&self) {
         lock(&self.access_tokens).clear();
+        lock(&self.token_clients).clear();
     }
 
     /// Whether `presented` is the Graph client secret accepted now: the rotated one if any, else
@@ -431,7 +449,9 @@ fn issue(
     }
 
     let lifetime = config.access_token_lifetime_secs;
-    let access_token = state.token_endpoint.issue(Duration::from_secs(lifetime));
+    let access_token = state
+        .token_endpoint
+        .issue_for(&client_id, Duration::from_secs(lifetime));
     let mut response = axum::Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
