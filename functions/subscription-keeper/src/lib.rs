@@ -198,11 +198,12 @@ impl Keeper {
                 None => self.create(spec, now, false).await?,
                 Some(current) if !self.matches(spec, current)? => {
                     let deleted = self.delete(&current.id, "its configuration changed").await;
-                    if matches!(deleted, Action::Failed { .. }) {
-                        deleted
-                    } else {
-                        self.create(spec, now, true).await?
+                    let failed = matches!(deleted, Action::Failed { .. });
+                    actions.push(deleted);
+                    if failed {
+                        continue;
                     }
+                    self.create(spec, now, true).await?
                 }
                 Some(current) => self.renew_if_due(spec, current, now).await,
             };
