@@ -78,15 +78,15 @@ impl DirectoryReactions {
     }
 
     /// Every property a condition or a write reads, per resource kind (the worker's `$select`);
-    /// with a `publish` reaction also the object's usual properties, which the event carries and
-    /// which tell one update from the next.
+    /// with a `publish` or `custom` reaction also the object's usual properties, which the event
+    /// carries (and custom logic reads) and which tell one update from the next.
     pub fn properties(&self, kind: ResourceKind) -> Vec<String> {
         let mut properties: Vec<String> = vec!["id".into()];
         for reaction in self.reactions.iter().map(Spanned::get_ref) {
             if reaction.resource != kind {
                 continue;
             }
-            if reaction.publish.is_some() {
+            if reaction.publish.is_some() || reaction.custom.is_some() {
                 let usual: &[&str] = match kind {
                     ResourceKind::User => &PUBLISHED_USER_PROPERTIES,
                     ResourceKind::Group => &PUBLISHED_GROUP_PROPERTIES,

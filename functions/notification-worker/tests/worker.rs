@@ -312,3 +312,96 @@ fn the_shipped_rules_files_load() {
         assert!(!reactions.reactions.is_empty(), "{}", path.display());
     }
 }
+
+/// `remove_from_group` (idempotent, also for a user who is not a member) and a custom Rust
+/// reaction, which receives the change, the resource and the Graph client.
+#[tokio::test]
+async fn removal_and_custom_reactions_run_and_are_idempotent() {
+    struct Tagger(std::sync::Mutex<Vec<String>>);
+
+    #[async_trait::async_trait]
+    impl notification_worker::ReactionExtension for Tagger {
+        async fn react(
+            &self,
+            change: &DirectoryChange,
+            resource: Option<&serde_json::Value>,
+            _graph: &GraphClient,
+        ) -> Result<(), String> {
+            let name = resource
+                .and_then(|r| r["displayName"].as_str())
+                .unwrap_or("?");
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("{}:{name}", change.resource_id));
+            Ok(())
+        }
+    }
+
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let group = sandbox
+        .insert_group(json!({"displayName": "Suspended"}))
+        .unwrap();
+    let user = sandbox
+        .insert_user(json!({"displayName": "Mila", "accountEnabled": false}))
+        .unwrap();
+    sandbox.add_member(&group, &user).unwrap();
+    let rules: DirectoryReactions = RulesFile::parse(
+        format!(
+            r#"
+[directory_reactions]
+[[directory_reactions.reactions]]
+name = "disabled leave the group"
+resource = "user"
+when = {{ accountEnabled = false }}
+remove_from_group = "{group}"
+
+[[directory_reactions.reactions]]
+name = "tag"
+resource = "user"
+when = {{ accountEnabled = false }}
+custom = "tagger"
+"#
+        ),
+        "rules.toml",
+    )
+    .unwrap()
+    .section(SECTION)
+    .unwrap();
+    let tagger = Arc::new(Tagger(std::sync::Mutex::new(Vec::new())));
+    let worker = Worker::new(
+        graph(&sandbox),
+        Arc::new(MemoryStore::new()),
+        rules.clone(),
+        Arc::new(MemoryPublisher::new()),
+        Duration::from_secs(30),
+    )
+    .with_extension("tagger", tagger.clone());
+    assert!(worker.missing_extensions().is_empty());
+    let processed = worker
+        .process(&message(&user, ChangeType::Updated, "s-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        processed,
+        Processed::Reacted(vec!["disabled leave the group".into(), "tag".into()])
+    );
+    assert!(sandbox.group_member_ids(&group).is_empty());
+    assert_eq!(*tagger.0.lock().unwrap(), vec![format!("{user}:Mila")]);
+    // Removing a user who is no longer a member is fine (another change, same state: skipped).
+    let again = worker
+        .process(&message(&user, ChangeType::Updated, "s-2"))
+        .await
+        .unwrap();
+    assert_eq!(again, Processed::Reacted(vec![]));
+
+    // A custom reaction without a registered extension is a start-up error.
+    let unregistered = Worker::new(
+        graph(&sandbox),
+        Arc::new(MemoryStore::new()),
+        rules,
+        Arc::new(MemoryPublisher::new()),
+        Duration::from_secs(30),
+    );
+    assert_eq!(unregistered.missing_extensions(), vec!["tagger".to_owned()]);
+}
