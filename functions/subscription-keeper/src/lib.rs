@@ -37,6 +37,8 @@ use time::{Duration, OffsetDateTime};
 
 pub use config::{KeeperConfig, SetupError};
 
+/// Prefix of the per-subscription state in the key-value store.
+pub const STATE_PREFIX: &str = "subscription-keeper/subscription/";
 /// Prefix of the worker's lifecycle notes in the key-value store.
 pub const PENDING_PREFIX: &str = "subscription-keeper/pending/";
 
@@ -208,6 +210,9 @@ impl Keeper {
                 Some(current) => self.renew_if_due(spec, current, now).await,
             };
             actions.push(action);
+        }
+        for action in &actions {
+            self.record(action).await?;
         }
         for orphan in held {
             actions.push(
@@ -385,6 +390,32 @@ impl Keeper {
                 problem: explain(&error),
             },
         }
+    }
+
+    /// The state kept for a configured subscription: what Graph holds for it after the last pass.
+    pub async fn state(&self, name: &str) -> Result<Option<Value>, KeeperError> {
+        Ok(self
+            .store
+            .get(&format!("{STATE_PREFIX}{name}"))
+            .await?
+            .and_then(|text| serde_json::from_str(&text).ok()))
+    }
+
+    /// Records what Graph now holds for a configured subscription (id and expiry), so operators
+    /// and the worker's lifecycle notes can be matched to a name.
+    async fn record(&self, action: &Action) -> Result<(), KeeperError> {
+        let (name, id, expires) = match action {
+            Action::Created { name, id, expires }
+            | Action::Renewed { name, id, expires }
+            | Action::Recreated { name, id, expires }
+            | Action::Kept { name, id, expires } => (name, id, expires),
+            Action::Deleted { .. } | Action::Failed { .. } => return Ok(()),
+        };
+        let state = json!({"id": id, "expirationDateTime": expires});
+        self.store
+            .put(&format!("{STATE_PREFIX}{name}"), &state.to_string(), None)
+            .await?;
+        Ok(())
     }
 
     /// Lifecycle notes of the worker are settled by the pass that just ran (it recreated what was

@@ -118,6 +118,9 @@ async fn the_keeper_creates_keeps_renews_recreates_and_cleans_up() {
     );
     assert_eq!(held["changeType"], "updated,deleted");
     assert_eq!(held["clientState"], CLIENT_STATE);
+    let state = keeper.state("users").await.unwrap().unwrap();
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["expirationDateTime"], held["expirationDateTime"]);
 
     // Nothing due: kept.
     assert!(matches!(
