@@ -233,7 +233,15 @@ async fn a_user_created_on_the_local_host_gets_the_example_reactions() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    // Later polls re-read the overlap: the reactions do not run again.
+    // The tenant also notified the host's receiver (the webhook path), and it answered 2xx.
+    let delivered = host
+        .sandbox()
+        .subscriptions()
+        .attempts_of(entra_sandbox::DeliveryKind::Change)
+        .iter()
+        .any(|attempt| attempt.succeeded() && attempt.body.contains(&id));
+    assert!(delivered, "no notification reached the local receiver");
+    // Later polls re-read the overlap, the webhook reports the same change: no second run.
     tokio::time::sleep(entra_local::reactions::LOCAL_POLL_INTERVAL * 2).await;
     let announcements = host
         .reactions()

@@ -209,6 +209,12 @@ impl LocalHost {
                 tracing::error!(%error, "local host stopped");
             }
         });
+        if options.reactions {
+            // The webhook path too: a Graph subscription to this host's receiver, as the
+            // subscription keeper creates it in AWS (the tenant validates the URL first).
+            let receiver = format!("http://127.0.0.1:{}", addr.port());
+            reactions::subscribe(sandbox_graph(&sandbox)?, &receiver)?;
+        }
         Ok(Self {
             sandbox,
             addr,

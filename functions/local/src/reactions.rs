@@ -45,6 +45,43 @@ pub fn receiver_router(sandbox: &entra_sandbox::Sandbox, queue: Arc<MemoryQueue>
     notification_receiver::router(Arc::new(receiver), notification_receiver::MAX_BODY_BYTES)
 }
 
+/// Creates the local `users` subscription to the receiver at `receiver` (in the background: the
+/// tenant's validation request needs the host to be serving already).
+pub fn subscribe(graph: GraphClient, receiver: &str) -> anyhow::Result<()> {
+    use entra_notifications::config::{NotificationsConfig, SubscriptionSpec};
+    use entra_notifications::wire::ChangeType;
+    let notifications = NotificationsConfig {
+        public_url: Some(receiver.parse().context("the local receiver URL")?),
+        subscriptions: vec![SubscriptionSpec {
+            name: "users".into(),
+            resource: "users".into(),
+            change_types: vec![ChangeType::Updated, ChangeType::Deleted],
+            client_state: format!("literal:{LOCAL_CLIENT_STATE}")
+                .parse()
+                .context("the local clientState")?,
+            include_resource_data: false,
+            encryption_certificate: None,
+            encryption_certificate_id: None,
+            expiry_minutes: 41_700,
+        }],
+        ..NotificationsConfig::default()
+    };
+    let keeper = subscription_keeper::Keeper::new(
+        graph,
+        notifications,
+        entra_platform::SecretResolver::new().allow_literal(true),
+        Arc::new(MemoryStore::new()),
+        time::Duration::hours(72),
+    );
+    tokio::spawn(async move {
+        match keeper.sync(time::OffsetDateTime::now_utc()).await {
+            Ok(actions) => tracing::info!(?actions, "local Graph subscription to the receiver"),
+            Err(error) => tracing::warn!(%error, "could not subscribe the local receiver"),
+        }
+    });
+    Ok(())
+}
+
 /// `GET /local/queue`: what waits on the embedded queue.
 pub fn queue_router(queue: Arc<MemoryQueue>) -> axum::Router {
     axum::Router::new().route(
