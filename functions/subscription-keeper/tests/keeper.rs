@@ -268,3 +268,80 @@ async fn a_user_created_through_graph_reaches_the_reactions_through_the_webhook(
         before + 1
     );
 }
+
+/// A tiny receiver that only answers Graph's validation handshake (another team's endpoint).
+async fn echo_receiver() -> String {
+    async fn echo(axum::extract::RawQuery(query): axum::extract::RawQuery) -> String {
+        url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .find(|(name, _)| name == "validationToken")
+            .map(|(_, value)| value.into_owned())
+            .unwrap_or_default()
+    }
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route("/hook", axum::routing::post(echo));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}/hook")
+}
+
+async fn subscribe_elsewhere(sandbox: &Sandbox, url: &str, resource: &str) -> u16 {
+    let client = graph(sandbox);
+    let request =
+        entra_graph::GraphRequest::new(http::Method::POST, client.url(&["subscriptions"]))
+            .with_json(&serde_json::json!({
+                "changeType": "updated,deleted",
+                "notificationUrl": url,
+                "resource": resource,
+                "expirationDateTime": (OffsetDateTime::now_utc() + time::Duration::days(2))
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap(),
+                "clientState": "someone-else",
+            }))
+            .unwrap();
+    match client.send(request).await {
+        Ok(response) => response.status.as_u16(),
+        Err(error) => error.status().map_or(0, |s| s.as_u16()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphs_conflict_and_quota_answers_are_reported_with_what_to_do() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let base = receiver(&sandbox, Arc::new(MemoryQueue::new())).await;
+    let elsewhere = echo_receiver().await;
+
+    // The same resource and change types already subscribed by this app, to another URL: 409.
+    assert_eq!(
+        subscribe_elsewhere(&sandbox, &elsewhere, "users").await,
+        201
+    );
+    let conflicting = keeper(
+        &sandbox,
+        notifications(&base, vec![ChangeType::Updated, ChangeType::Deleted]),
+    );
+    let actions = conflicting.sync(OffsetDateTime::now_utc()).await.unwrap();
+    let [Action::Failed { problem, .. }] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert!(problem.contains("already subscribed"), "{problem}");
+
+    // The app's quota used up by other subscriptions: 403, with the quota named.
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let base = receiver(&sandbox, Arc::new(MemoryQueue::new())).await;
+    let elsewhere = echo_receiver().await;
+    for n in 0..entra_sandbox::subscriptions::MAX_SUBSCRIPTIONS_PER_APP {
+        let resource = format!("users/00000000-0000-0000-0000-{n:012}");
+        assert_eq!(
+            subscribe_elsewhere(&sandbox, &elsewhere, &resource).await,
+            201
+        );
+    }
+    let over_quota = keeper(&sandbox, notifications(&base, vec![ChangeType::Updated]));
+    let actions = over_quota.sync(OffsetDateTime::now_utc()).await.unwrap();
+    let [Action::Failed { problem, .. }] = &actions[..] else {
+        panic!("{actions:?}")
+    };
+    assert!(problem.contains("quota"), "{problem}");
+}
