@@ -136,6 +136,60 @@ impl Poller {
         // Whole seconds, as the filter takes them, so the checkpoint is exactly what was read.
         let until = now.replace_nanosecond(0).unwrap_or(now);
 
+        let (audit_records, created_users, queued) = self.read_and_queue(from, until).await?;
+
+        let next =
+            serde_json::to_string(&PollerCheckpoint { read_until: until }).unwrap_or_default();
+        let moved = match &stored {
+            Some(previous) => {
+                self.store
+                    .compare_and_swap(CHECKPOINT_KEY, previous, &next, None)
+                    .await?
+            }
+            None => {
+                self.store
+                    .put_if_absent(CHECKPOINT_KEY, &next, None)
+                    .await?
+            }
+        };
+        if !moved {
+            return Err(PollError::Conflict);
+        }
+        let report = PollReport {
+            from,
+            until,
+            audit_records,
+            created_users,
+            queued,
+        };
+        tracing::info!(
+            from = %from.format(&Rfc3339).unwrap_or_default(),
+            until = %until.format(&Rfc3339).unwrap_or_default(),
+            audit_records = report.audit_records,
+            created_users = report.created_users,
+            queued = report.queued,
+            "directory poll"
+        );
+        Ok(report)
+    }
+
+    /// Queues the changes of `[from, until)` without touching the checkpoint: a reconciliation
+    /// after Graph reported notifications `missed` (the worker's markers keep reactions to once).
+    pub async fn reconcile(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<usize, PollError> {
+        Ok(self.read_and_queue(from, until).await?.2)
+    }
+
+    /// Derives the changes of `[from, until)` and queues them: (audit records read, users created,
+    /// messages queued).
+    async fn read_and_queue(
+        &self,
+        from: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(usize, usize, usize), PollError> {
         let records = self.audit_records(from, until).await?;
         let mut changes: Vec<DirectoryChange> = records
             .iter()
@@ -163,40 +217,7 @@ impl Poller {
         if !messages.is_empty() {
             self.queue.send_batch(&messages).await?;
         }
-
-        let next =
-            serde_json::to_string(&PollerCheckpoint { read_until: until }).unwrap_or_default();
-        let moved = match &stored {
-            Some(previous) => {
-                self.store
-                    .compare_and_swap(CHECKPOINT_KEY, previous, &next, None)
-                    .await?
-            }
-            None => {
-                self.store
-                    .put_if_absent(CHECKPOINT_KEY, &next, None)
-                    .await?
-            }
-        };
-        if !moved {
-            return Err(PollError::Conflict);
-        }
-        let report = PollReport {
-            from,
-            until,
-            audit_records: records.len(),
-            created_users: created.len(),
-            queued: messages.len(),
-        };
-        tracing::info!(
-            from = %from.format(&Rfc3339).unwrap_or_default(),
-            until = %until.format(&Rfc3339).unwrap_or_default(),
-            audit_records = report.audit_records,
-            created_users = report.created_users,
-            queued = report.queued,
-            "directory poll"
-        );
-        Ok(report)
+        Ok((records.len(), created.len(), messages.len()))
     }
 
     async fn audit_records(

@@ -13,6 +13,7 @@ use entra_extensions::RulesFile;
 use entra_extensions::rules_file::RulesError;
 use entra_extensions::runtime::{SetupError as GraphSetupError, graph_client_for, secret_resolver};
 use entra_platform::config::{GraphConfig, LogConfig, TenantConfig, ValidationReport};
+use entra_platform::queue::QueueConfig;
 use entra_platform::store::StoreSetupError;
 use entra_platform::{StoreConfig, Validate};
 use serde::Deserialize;
@@ -66,13 +67,16 @@ pub struct WorkerConfig {
     pub limits: Option<IgnoredAny>,
     #[serde(default)]
     pub notifications: Option<IgnoredAny>,
+    /// The directory-events queue (the one this worker consumes): with a URL, `missed` lifecycle
+    /// events are reconciled by queueing the changes of the last four hours again.
     #[serde(default)]
-    pub queue: Option<IgnoredAny>,
+    pub queue: QueueConfig,
 }
 
 impl Validate for WorkerConfig {
     fn validate(&self, report: &mut ValidationReport) {
         self.store.validate(report);
+        self.queue.validate(report);
         if !(5..=43_200).contains(&self.worker.visibility_timeout_secs) {
             report.invalid(
                 "worker.visibility_timeout_secs",
@@ -94,6 +98,8 @@ pub enum SetupError {
     Store(#[from] StoreSetupError),
     #[error("reactions name custom extensions that are not registered: {0}")]
     MissingExtensions(String),
+    #[error("queue: {0}")]
+    Queue(String),
 }
 
 impl WorkerConfig {
@@ -117,6 +123,22 @@ impl WorkerConfig {
         let secrets = secret_resolver([&self.graph.secret]).await;
         let graph = graph_client_for(&self.tenant, &self.graph, &secrets).await?;
         let store = self.store.build(aws)?;
+        let reconciler = match &self.queue.url {
+            Some(_) => {
+                let queue = self
+                    .queue
+                    .build(aws)
+                    .map_err(|e| SetupError::Queue(e.to_string()))?;
+                Some(directory_poller::Poller::new(
+                    graph.clone(),
+                    queue,
+                    store.clone(),
+                    self.tenant.id.to_string(),
+                    directory_poller::PollerSettings::default(),
+                ))
+            }
+            None => None,
+        };
         let publisher: Arc<dyn EventPublisher> = match aws {
             Some(aws) => Arc::new(EventBridgePublisher::from_sdk_config(aws)),
             None => Arc::new(MemoryPublisher::new()),
@@ -128,6 +150,10 @@ impl WorkerConfig {
             publisher,
             Duration::from_secs(self.worker.visibility_timeout_secs),
         );
+        let worker = match reconciler {
+            Some(poller) => worker.with_reconciler(Arc::new(poller)),
+            None => worker,
+        };
         let missing = worker.missing_extensions();
         if !missing.is_empty() {
             return Err(SetupError::MissingExtensions(missing.join(", ")));

@@ -15,4 +15,4 @@ pub mod worker;
 pub use config::{SetupError, WorkerConfig};
 pub use publish::{DirectoryEvent, EventBridgePublisher, EventPublisher, MemoryPublisher};
 pub use rules::{DirectoryReactions, SECTION};
-pub use worker::{Processed, ReactionExtension, WorkError, Worker};
+pub use worker::{MISSED_WINDOW, Processed, ReactionExtension, Reconciler, WorkError, Worker};

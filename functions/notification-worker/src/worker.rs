@@ -37,6 +37,27 @@ pub trait ReactionExtension: Send + Sync {
     ) -> Result<(), String>;
 }
 
+/// Re-derives the changes of a period and queues them, for a `missed` lifecycle event (Graph
+/// dropped notifications): the directory poller's reading of audits and new users.
+#[async_trait]
+pub trait Reconciler: Send + Sync {
+    /// Queues the changes since `from`; answers how many messages were queued.
+    async fn reconcile(&self, from: time::OffsetDateTime) -> Result<usize, String>;
+}
+
+#[async_trait]
+impl Reconciler for directory_poller::Poller {
+    async fn reconcile(&self, from: time::OffsetDateTime) -> Result<usize, String> {
+        directory_poller::Poller::reconcile(self, from, time::OffsetDateTime::now_utc())
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// How far back a `missed` event is reconciled: Graph retries a notification for up to four hours
+/// before it gives up on it (docs/protocols/change-notifications.md A.3).
+pub const MISSED_WINDOW: time::Duration = time::Duration::hours(4);
+
 /// What one message led to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Processed {
@@ -80,6 +101,7 @@ pub struct Worker {
     rules: DirectoryReactions,
     publisher: Arc<dyn EventPublisher>,
     extensions: HashMap<String, Arc<dyn ReactionExtension>>,
+    reconciler: Option<Arc<dyn Reconciler>>,
 }
 
 impl Worker {
@@ -99,7 +121,15 @@ impl Worker {
             rules,
             publisher,
             extensions: HashMap::new(),
+            reconciler: None,
         }
+    }
+
+    /// Reconciles `missed` lifecycle events with `reconciler` (without one they are recorded for
+    /// the subscription keeper).
+    pub fn with_reconciler(mut self, reconciler: Arc<dyn Reconciler>) -> Self {
+        self.reconciler = Some(reconciler);
+        self
     }
 
     /// Registers custom logic for reactions with `custom = name`.
@@ -339,6 +369,23 @@ impl Worker {
                     }
                 }
                 Ok(Processed::Lifecycle("reauthorized".into()))
+            }
+            LifecycleEvent::Missed if self.reconciler.is_some() => {
+                let reconciler = self.reconciler.as_ref().map(Arc::clone);
+                let queued = match reconciler {
+                    Some(reconciler) => reconciler
+                        .reconcile(time::OffsetDateTime::now_utc() - MISSED_WINDOW)
+                        .await
+                        .map_err(|message| WorkError::Reaction {
+                            reaction: "reconcile missed notifications".into(),
+                            message,
+                        })?,
+                    None => 0,
+                };
+                tracing::info!(subscription = %id, queued, "missed notifications reconciled");
+                Ok(Processed::Lifecycle(format!(
+                    "reconciled: {queued} change(s) queued"
+                )))
             }
             LifecycleEvent::SubscriptionRemoved | LifecycleEvent::Missed => {
                 self.flag_for_keeper(lifecycle).await?;

@@ -221,13 +221,21 @@ async fn a_user_created_through_graph_reaches_the_reactions_through_the_webhook(
     .section(SECTION)
     .unwrap();
     let store = Arc::new(MemoryStore::new());
+    let reconciler = directory_poller::Poller::new(
+        graph(&sandbox),
+        queue.clone(),
+        store.clone(),
+        sandbox.tenant_id(),
+        directory_poller::PollerSettings::default(),
+    );
     let worker = Worker::new(
         graph(&sandbox),
         store,
         rules,
         Arc::new(MemoryPublisher::new()),
         Duration::from_secs(30),
-    );
+    )
+    .with_reconciler(Arc::new(reconciler));
 
     let user = graph(&sandbox)
         .users()
