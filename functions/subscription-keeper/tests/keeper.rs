@@ -144,6 +144,19 @@ async fn the_keeper_creates_keeps_renews_recreates_and_cleans_up() {
             .to_owned()
     );
 
+    // Graph removed the subscription (subscriptionRemoved): the next pass creates it again.
+    sandbox
+        .subscriptions()
+        .emit_lifecycle(id, LifecycleEvent::SubscriptionRemoved)
+        .unwrap();
+    sandbox.subscriptions().wait_idle().await;
+    assert!(sandbox.subscriptions().list().is_empty());
+    let actions = keeper.sync(now).await.unwrap();
+    assert!(
+        matches!(&actions[..], [Action::Created { .. }]),
+        "{actions:?}"
+    );
+
     // The configuration changed what cannot be patched: deleted and created anew.
     let updated_only = keeper_for_types(&sandbox, &base, vec![ChangeType::Updated]);
     let actions = updated_only.sync(now).await.unwrap();
@@ -352,4 +365,73 @@ async fn graphs_conflict_and_quota_answers_are_reported_with_what_to_do() {
         panic!("{actions:?}")
     };
     assert!(problem.contains("quota"), "{problem}");
+}
+
+/// Rich notifications end to end: the keeper subscribes with our encryption certificate, the
+/// simulated tenant encrypts each changed user to it and signs validation tokens, and the receiver
+/// checks the tokens and decrypts with the private key before queueing the resource.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rich_notifications_are_decrypted_by_the_receiver_from_the_tenants_deliveries() {
+    let sandbox = Sandbox::start_default().await.unwrap();
+    let key = entra_sandbox::password_context::PasswordContextKey::generate().unwrap();
+    let mut keys = DecryptionKeys::new();
+    keys.insert_pem("cert-2026-12", &key.private_key_pem())
+        .unwrap();
+    let policy = entra_tokens::CallerPolicy::graph_notification(
+        vec![sandbox.tenant_id().to_owned()],
+        vec![sandbox.config().graph_client_id.clone()],
+    );
+    let validator = entra_tokens::TokenValidator::new(
+        policy,
+        entra_tokens::KeySet::new(sandbox.common_discovery_url(), reqwest::Client::new()),
+    );
+    let queue = Arc::new(MemoryQueue::new());
+    let receiver = notification_receiver::NotificationReceiver::new(
+        sandbox.tenant_id(),
+        HashMap::from([("users".to_owned(), SecretValue::new(CLIENT_STATE))]),
+        Some(validator),
+        keys,
+        queue.clone(),
+    );
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app =
+        notification_receiver::router(Arc::new(receiver), notification_receiver::MAX_BODY_BYTES);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mut config = notifications(&base, vec![ChangeType::Updated]);
+    config.subscriptions[0].include_resource_data = true;
+    config.subscriptions[0].encryption_certificate_id = Some("cert-2026-12".into());
+    config.subscriptions[0].encryption_certificate = Some(
+        format!("literal:{}", key.certificate_pem())
+            .parse()
+            .unwrap(),
+    );
+    let actions = keeper(&sandbox, config)
+        .sync(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        matches!(&actions[..], [Action::Created { .. }]),
+        "{actions:?}"
+    );
+
+    let user = graph(&sandbox)
+        .users()
+        .create(&NewUser::new("Rich Rosa"))
+        .await
+        .unwrap();
+    sandbox.subscriptions().wait_idle().await;
+    let messages = queue.receive(10, Duration::from_secs(30));
+    assert_eq!(messages.len(), 1);
+    let message: entra_notifications::event::QueueMessage =
+        serde_json::from_str(&messages[0].body).unwrap();
+    let entra_notifications::event::QueueMessage::Change(change) = message else {
+        panic!("not a change")
+    };
+    let resource = change.resource_data.expect("the decrypted user");
+    assert_eq!(resource["id"], user.id.as_str());
+    assert_eq!(resource["displayName"], "Rich Rosa");
 }
