@@ -11,13 +11,10 @@ use audit_export::checkpoint::StoreCheckpoints;
 use audit_export::checkpoint::testing::checkpoint_contract;
 use audit_export::destination::{GzipObjectWriter, ObjectStore, PART_SIZE, S3Store};
 use audit_export::window::{WindowSize, floor, graph_instant, parse_instant};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use bytes::Bytes;
 use entra_platform::config::load_config_with_env;
 use entra_platform::store::DynamoDbStore;
-use entra_platform::testing::MotoServer;
+use entra_platform::testing::{MotoServer, create_store_table};
 use entra_sandbox::{AuditStream as SandboxStream, Sandbox, SandboxConfig};
 use serde_json::json;
 
@@ -152,35 +149,11 @@ async fn a_missing_bucket_is_a_destination_error_naming_the_key() {
     assert!(error.contains("NoSuchBucket"), "{error}");
 }
 
-async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
-
 #[tokio::test]
 async fn dynamodb_checkpoints_keep_the_contract() {
     let server = MotoServer::shared().unwrap();
     let client = aws_sdk_dynamodb::Client::new(&server.sdk_config().await);
-    create_table(&client, "audit-checkpoints").await;
+    create_store_table(&client, "audit-checkpoints").await;
     let store = DynamoDbStore::new(client, "audit-checkpoints");
     checkpoint_contract(&StoreCheckpoints::new(Arc::new(store), "audit-checkpoints")).await;
 }
@@ -194,7 +167,7 @@ async fn the_scheduled_function_exports_to_s3_with_dynamodb_checkpoints() {
     let sdk = server.sdk_config().await;
     let s3 = s3(server, "audit-e2e").await;
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
-    create_table(&dynamodb, "audit-e2e-checkpoints").await;
+    create_store_table(&dynamodb, "audit-e2e-checkpoints").await;
 
     let sandbox = Sandbox::start(SandboxConfig {
         seed_demo_data: false,

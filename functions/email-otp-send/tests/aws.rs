@@ -7,9 +7,6 @@ mod common;
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use common::*;
 use email_otp_send::EmailOtpSend;
 use entra_extensions::EmailOtpSendRequest;
@@ -17,36 +14,12 @@ use entra_extensions::testing::{request_for, sandbox_guard, vector};
 use entra_platform::KeyValueStore;
 use entra_platform::mailer::SesMailer;
 use entra_platform::store::DynamoDbStore;
-use entra_platform::testing::MotoServer;
+use entra_platform::testing::{MotoServer, create_store_table};
 use entra_sandbox::Sandbox;
 use serde_json::Value;
 
 const TABLE: &str = "email-otp-send-markers";
 const SENDER: &str = "no-reply@otp.contoso.example";
-
-async fn create_table(client: &aws_sdk_dynamodb::Client) {
-    client
-        .create_table()
-        .table_name(TABLE)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
 
 /// Messages moto recorded as sent from `source`.
 async fn sent_from(server: &MotoServer, source: &str) -> Vec<Value> {
@@ -72,7 +45,7 @@ async fn ses_and_dynamodb_send_once_per_code_and_release_on_failure() {
     let aws = server.sdk_config().await;
     let ses = aws_sdk_sesv2::Client::new(&aws);
     let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
-    create_table(&dynamodb).await;
+    create_store_table(&dynamodb, TABLE).await;
     let sandbox = Sandbox::start_default().await.unwrap();
     let store: Arc<dyn KeyValueStore> = Arc::new(DynamoDbStore::new(dynamodb, TABLE));
     // The example rules name their own sender; use the configured one instead.

@@ -252,6 +252,36 @@ pub async fn sdk_config_for(endpoint_url: &str) -> SdkConfig {
         .await
 }
 
+/// Creates a table in the shape the [`crate::store::DynamoDbStore`] adapter expects (partition key
+/// `pk`, String; on-demand billing), as template.yaml declares its tables. Panics on failure: test
+/// set-up only.
+pub async fn create_store_table(client: &aws_sdk_dynamodb::Client, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("creating table {name}: {e:?}"));
+}
+
 fn find_moto_server() -> Result<PathBuf, MotoError> {
     let mut searched = Vec::new();
     if let Some(bin) = std::env::var_os(MOTO_SERVER_BIN_ENV) {

@@ -6,14 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
-    ScalarAttributeType,
-};
+use aws_sdk_dynamodb::types::AttributeValue;
 use entra_platform::store::{
     DynamoDbStore, KeyValueStore, ManualClock, MemoryStore, StoreError, expires_at,
 };
-use entra_platform::testing::{MotoServer, sdk_config_for};
+use entra_platform::testing::{MotoServer, create_store_table, sdk_config_for};
 
 const TEN_SECONDS: Option<Duration> = Some(Duration::from_secs(10));
 
@@ -186,35 +183,12 @@ async fn dynamodb_client(server: &MotoServer) -> Client {
 }
 
 /// The table shape `DynamoDbStore` documents: partition key `pk` (String), on-demand.
-async fn create_table(client: &Client, name: &str) {
-    client
-        .create_table()
-        .table_name(name)
-        .attribute_definitions(
-            AttributeDefinition::builder()
-                .attribute_name("pk")
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .unwrap(),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name("pk")
-                .key_type(KeyType::Hash)
-                .build()
-                .unwrap(),
-        )
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .unwrap();
-}
 
 #[tokio::test]
 async fn dynamodb_store_keeps_the_contract() {
     let server = MotoServer::shared().unwrap();
     let client = dynamodb_client(server).await;
-    create_table(&client, "store-contract").await;
+    create_store_table(&client, "store-contract").await;
     let clock = Arc::new(ManualClock::starting_now());
     let store = DynamoDbStore::new(client, "store-contract").with_clock(clock.clone());
     contract(&store, &clock).await;
@@ -225,7 +199,7 @@ async fn dynamodb_store_keeps_the_contract() {
 async fn dynamodb_items_have_the_documented_shape() {
     let server = MotoServer::shared().unwrap();
     let client = dynamodb_client(server).await;
-    create_table(&client, "store-shape").await;
+    create_store_table(&client, "store-shape").await;
     let now = SystemTime::now();
     let clock = Arc::new(ManualClock::new(now));
     let store = DynamoDbStore::new(client.clone(), "store-shape").with_clock(clock);
@@ -262,7 +236,7 @@ async fn dynamodb_store_reports_a_missing_table_and_foreign_items() {
     let err = missing.put_if_absent("k", "v", None).await.unwrap_err();
     assert!(matches!(err, StoreError::MissingTable { .. }), "{err:?}");
 
-    create_table(&client, "store-foreign").await;
+    create_store_table(&client, "store-foreign").await;
     client
         .put_item()
         .table_name("store-foreign")
