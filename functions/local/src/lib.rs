@@ -40,6 +40,8 @@ pub use samples::DEMO_CLIENT_APP_ID;
 const MAX_BODY_BYTES: usize = 256 * 1024;
 /// Audit records per stream the simulated tenant starts with.
 pub const DEFAULT_AUDIT_RECORDS: u64 = 20_000;
+/// How long before start the synthetic audit history stops.
+const SYNTHETIC_HISTORY_GAP: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 /// How far back the synthetic audit records go.
 const AUDIT_SPAN: std::time::Duration = std::time::Duration::from_secs(2 * 24 * 3600);
 
@@ -307,7 +309,9 @@ impl LocalHost {
 fn seed_audit_logs(sandbox: &Sandbox, records: u64, state_dir: &Path) -> anyhow::Result<PathBuf> {
     if records > 0 {
         let spacing = AUDIT_SPAN / u32::try_from(records).unwrap_or(u32::MAX).max(1);
-        let first = std::time::SystemTime::now() - AUDIT_SPAN;
+        // The synthetic history ends a while before start, so the directory poller (which reads
+        // from start on) reacts only to what happens in the tenant while the host runs.
+        let first = std::time::SystemTime::now() - AUDIT_SPAN - SYNTHETIC_HISTORY_GAP;
         for stream in entra_sandbox::AuditStream::ALL {
             sandbox
                 .audit_logs()

@@ -164,7 +164,9 @@ impl LocalReactions {
             store,
             tenant_id,
             PollerSettings {
-                first_lookback: time::Duration::minutes(5),
+                // From start on, re-reading the last minute each time (records arrive late).
+                first_lookback: time::Duration::ZERO,
+                overlap: time::Duration::minutes(1),
                 ..PollerSettings::default()
             },
         );

@@ -219,12 +219,12 @@ impl Worker {
             }
             // The same change reported by two sources (webhook and poller) finds the resource in
             // the same state: the reaction ran for that state already.
+            // The change type is left out on purpose: Graph's webhook reports a creation as
+            // `updated` where the poller says `created`; the state tells them apart (a deleted
+            // object reads as absent).
             let done_key = format!(
-                "notification-worker/reaction/{}/{}/{}/{}",
-                reaction.name,
-                change.resource_id,
-                change.change_type.as_str(),
-                state
+                "notification-worker/reaction/{}/{}/{}",
+                reaction.name, change.resource_id, state
             );
             if self.store.get(&done_key).await?.is_some() {
                 continue;
