@@ -5,7 +5,9 @@
 //! whose change type and conditions match, then mark the message done. A failure releases the claim
 //! and reports the message as failed, so SQS delivers it again (and, after the redrive policy's
 //! receive count, moves it to the dead-letter queue). For a lifecycle message: reauthorize the
-//! subscription (`reauthorizationRequired`); the others are recorded for the subscription keeper.
+//! subscription (`reauthorizationRequired`), or reconcile the changes Graph dropped (`missed`, with a
+//! [`Reconciler`]); a removed subscription is recreated by the subscription keeper's next pass,
+//! which compares Graph's list with the configuration anyway.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -358,8 +360,7 @@ impl Worker {
                 match self.graph.send(GraphRequest::new(Method::POST, url)).await {
                     Ok(_) => {}
                     Err(error) if error.is_not_found() => {
-                        tracing::warn!(subscription = %id, "reauthorization asked for a subscription Graph no longer has; the keeper recreates it");
-                        self.flag_for_keeper(lifecycle).await?;
+                        tracing::warn!(subscription = %id, "reauthorization asked for a subscription Graph no longer has; the keeper's next pass recreates it");
                     }
                     Err(source) => {
                         return Err(WorkError::Reauthorize {
@@ -370,27 +371,27 @@ impl Worker {
                 }
                 Ok(Processed::Lifecycle("reauthorized".into()))
             }
-            LifecycleEvent::Missed if self.reconciler.is_some() => {
-                let reconciler = self.reconciler.as_ref().map(Arc::clone);
-                let queued = match reconciler {
-                    Some(reconciler) => reconciler
-                        .reconcile(time::OffsetDateTime::now_utc() - MISSED_WINDOW)
-                        .await
-                        .map_err(|message| WorkError::Reaction {
-                            reaction: "reconcile missed notifications".into(),
-                            message,
-                        })?,
-                    None => 0,
+            LifecycleEvent::Missed => {
+                let Some(reconciler) = &self.reconciler else {
+                    tracing::warn!(subscription = %id, "Graph dropped notifications and no reconciler is configured ([queue] url); the directory poller or the next change catches up");
+                    return Ok(Processed::Lifecycle("missed: not reconciled".into()));
                 };
+                let queued = reconciler
+                    .reconcile(time::OffsetDateTime::now_utc() - MISSED_WINDOW)
+                    .await
+                    .map_err(|message| WorkError::Reaction {
+                        reaction: "reconcile missed notifications".into(),
+                        message,
+                    })?;
                 tracing::info!(subscription = %id, queued, "missed notifications reconciled");
                 Ok(Processed::Lifecycle(format!(
                     "reconciled: {queued} change(s) queued"
                 )))
             }
-            LifecycleEvent::SubscriptionRemoved | LifecycleEvent::Missed => {
-                self.flag_for_keeper(lifecycle).await?;
+            LifecycleEvent::SubscriptionRemoved => {
+                tracing::warn!(subscription = %id, "Graph removed the subscription; the keeper's next pass recreates it");
                 Ok(Processed::Lifecycle(
-                    "recorded for the subscription keeper".into(),
+                    "removed: the keeper recreates it".into(),
                 ))
             }
             LifecycleEvent::Unknown(event) => {
@@ -398,19 +399,6 @@ impl Worker {
                 Ok(Processed::Lifecycle("ignored".into()))
             }
         }
-    }
-
-    /// Leaves a note the subscription keeper acts on at its next run (recreate, reconcile).
-    async fn flag_for_keeper(&self, lifecycle: &SubscriptionLifecycle) -> Result<(), WorkError> {
-        let value = serde_json::to_string(lifecycle).unwrap_or_default();
-        self.store
-            .put(
-                &format!("subscription-keeper/pending/{}", lifecycle.subscription_id),
-                &value,
-                Some(Duration::from_secs(7 * 24 * 3600)),
-            )
-            .await?;
-        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The keeper's configuration and set-up: `[tenant]`, `[graph]` (manages subscriptions),
-//! `[notifications]` (what to hold, where the receiver is), `[store]` (the worker's lifecycle
-//! notes; DynamoDB in Lambda), `[keeper]` and `[log]`.
+//! `[notifications]` (what to hold, where the receiver is), `[store]` (each subscription's id
+//! and expiry; DynamoDB in Lambda), `[keeper]` and `[log]`.
 
 use entra_extensions::runtime::{SetupError as GraphSetupError, graph_client_for, secret_resolver};
 use entra_notifications::config::NotificationsConfig;

@@ -11,12 +11,13 @@
 //!    threshold → renew (`PATCH expirationDateTime`), keeping the expiry Graph returns, which may be
 //!    shorter than asked.
 //! 3. Ours that the configuration no longer names, and duplicates → delete.
-//! 4. Lifecycle events the worker recorded (`subscriptionRemoved`, `missed`, a reauthorization for
-//!    a subscription Graph no longer has) are cleared once the pass has recreated what was missing.
 //!
-//! Graph's answers that need a person are logged with what to do: `403` (the quota of 100
+//! A subscription Graph removed (`subscriptionRemoved`, or a reauthorization for one it no longer
+//! has) is simply missing from the list, so the next pass creates it again.
+//!
+//! Graph's answers that need a person are reported with what to do: `403` (the quota of 100
 //! subscriptions per app and tenant, or a missing permission), `409` (the same resource and
-//! change type already subscribed by this app: adopted when it is ours, else reported).
+//! change types already subscribed by this app to another URL).
 
 pub mod config;
 
@@ -39,8 +40,6 @@ pub use config::{KeeperConfig, SetupError};
 
 /// Prefix of the per-subscription state in the key-value store.
 pub const STATE_PREFIX: &str = "subscription-keeper/subscription/";
-/// Prefix of the worker's lifecycle notes in the key-value store.
-pub const PENDING_PREFIX: &str = "subscription-keeper/pending/";
 
 /// A subscription as Graph returns it (unknown properties kept).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -220,7 +219,6 @@ impl Keeper {
                     .await,
             );
         }
-        self.clear_pending().await?;
         for action in &actions {
             tracing::info!(?action, "subscription keeper");
         }
@@ -402,7 +400,7 @@ impl Keeper {
     }
 
     /// Records what Graph now holds for a configured subscription (id and expiry), so operators
-    /// and the worker's lifecycle notes can be matched to a name.
+    /// and lifecycle notifications (which name the id) can be matched to a configured name.
     async fn record(&self, action: &Action) -> Result<(), KeeperError> {
         let (name, id, expires) = match action {
             Action::Created { name, id, expires }
@@ -415,18 +413,6 @@ impl Keeper {
         self.store
             .put(&format!("{STATE_PREFIX}{name}"), &state.to_string(), None)
             .await?;
-        Ok(())
-    }
-
-    /// Lifecycle notes of the worker are settled by the pass that just ran (it recreated what was
-    /// removed; `missed` changes are caught by the directory poller's overlap or the next change).
-    async fn clear_pending(&self) -> Result<(), KeeperError> {
-        for held in self.ours().await? {
-            let key = format!("{PENDING_PREFIX}{}", held.id);
-            if self.store.get(&key).await?.is_some() {
-                self.store.delete(&key).await?;
-            }
-        }
         Ok(())
     }
 }
