@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use directory_poller::{CHECKPOINT_KEY, PollError, Poller, PollerSettings};
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, NewUser, RetryPolicy, UserPatch};
+use entra_graph::{GraphClient, NewUser, UserPatch};
 use entra_notifications::event::{QueueMessage, ResourceKind};
 use entra_notifications::wire::ChangeType;
 use entra_platform::KeyValueStore;
@@ -16,20 +16,7 @@ use entra_sandbox::Sandbox;
 use time::OffsetDateTime;
 
 fn graph(sandbox: &Sandbox) -> GraphClient {
-    let config = GraphConfig::new(
-        sandbox.tenant_id(),
-        sandbox.config().graph_client_id.clone(),
-        ClientCredential::secret(sandbox.config().graph_client_secret.clone()),
-    )
-    .with_authority_host(sandbox.url())
-    .with_graph_base_url(sandbox.graph_url())
-    .with_retry(RetryPolicy {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        max_total_wait: Duration::from_secs(2),
-    });
-    GraphClient::new(config).unwrap()
+    entra_graph::testing::sandbox_client(sandbox)
 }
 
 /// A moment after everything done so far (the poller reads up to whole seconds before `now`).

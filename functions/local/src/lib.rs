@@ -22,7 +22,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use entra_extensions::{CalloutGuard, RulesFile};
-use entra_graph::{ClientCredential, GraphClient, GraphConfig};
+use entra_graph::GraphClient;
 use entra_platform::SecretValue;
 use entra_platform::mailer::FolderMailer;
 use entra_platform::store::MemoryStore;
@@ -507,18 +507,11 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
         ))
 }
 
-/// Our Graph client, pointed at the simulated tenant.
+/// Our Graph client, pointed at the simulated tenant (default retries, as in production).
 fn sandbox_graph(sandbox: &Sandbox) -> anyhow::Result<GraphClient> {
-    let config = sandbox.config();
-    Ok(GraphClient::new(
-        GraphConfig::new(
-            &config.tenant_id,
-            config.graph_client_id.clone(),
-            ClientCredential::secret(config.graph_client_secret.clone()),
-        )
-        .with_authority_host(sandbox.url())
-        .with_graph_base_url(sandbox.graph_url()),
-    )?)
+    Ok(GraphClient::new(entra_graph::testing::sandbox_config(
+        sandbox,
+    ))?)
 }
 
 /// `POST /local/users` with a user's JSON (`{"displayName": "…"}`): creates the user through the

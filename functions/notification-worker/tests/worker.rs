@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use entra_extensions::RulesFile;
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, GraphRequest, RetryPolicy};
+use entra_graph::{GraphClient, GraphRequest};
 use entra_notifications::event::{ChangeSource, DirectoryChange, QueueMessage, ResourceKind};
 use entra_notifications::wire::ChangeType;
 use entra_platform::store::{ManualClock, MemoryStore};
@@ -19,20 +19,7 @@ use notification_worker::{
 use serde_json::json;
 
 fn graph(sandbox: &Sandbox) -> GraphClient {
-    let config = GraphConfig::new(
-        sandbox.tenant_id(),
-        sandbox.config().graph_client_id.clone(),
-        ClientCredential::secret(sandbox.config().graph_client_secret.clone()),
-    )
-    .with_authority_host(sandbox.url())
-    .with_graph_base_url(sandbox.graph_url())
-    .with_retry(RetryPolicy {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(1),
-        max_delay: Duration::from_millis(5),
-        max_total_wait: Duration::from_secs(2),
-    });
-    GraphClient::new(config).unwrap()
+    entra_graph::testing::sandbox_client(sandbox)
 }
 
 fn reactions(group: &str) -> DirectoryReactions {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entra_extensions::RulesFile;
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, NewUser, RetryPolicy};
+use entra_graph::{GraphClient, NewUser};
 use entra_notifications::config::{NotificationsConfig, SubscriptionSpec};
 use entra_notifications::decrypt::DecryptionKeys;
 use entra_notifications::wire::ChangeType;
@@ -23,22 +23,7 @@ use time::OffsetDateTime;
 const CLIENT_STATE: &str = "p8Zr2LkQ0vWm5XbT7nJc1YhE4sAf6uGd9oKiRx3NqMw";
 
 fn graph(sandbox: &Sandbox) -> GraphClient {
-    GraphClient::new(
-        GraphConfig::new(
-            sandbox.tenant_id(),
-            sandbox.config().graph_client_id.clone(),
-            ClientCredential::secret(sandbox.config().graph_client_secret.clone()),
-        )
-        .with_authority_host(sandbox.url())
-        .with_graph_base_url(sandbox.graph_url())
-        .with_retry(RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(5),
-            max_total_wait: Duration::from_secs(2),
-        }),
-    )
-    .unwrap()
+    entra_graph::testing::sandbox_client(sandbox)
 }
 
 /// Our receiver on loopback, feeding `queue`; answers `http://127.0.0.1:{port}`.

@@ -41,6 +41,9 @@ mod groups;
 pub mod odata;
 mod paging;
 mod retry;
+/// Clients pointed at the simulated tenant (feature `test-support`).
+#[cfg(feature = "test-support")]
+pub mod testing;
 mod token;
 mod users;
 

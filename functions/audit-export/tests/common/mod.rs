@@ -12,7 +12,7 @@ use audit_export::checkpoint::FolderCheckpoints;
 use audit_export::destination::FolderStore;
 use audit_export::window::{WindowSize, floor};
 use audit_export::{AuditStream, ExportSettings, Exporter, FirstStart, RunOptions};
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, RetryPolicy};
+use entra_graph::GraphClient;
 use entra_sandbox::audit_logs::AuditStream as SandboxStream;
 use entra_sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
@@ -40,26 +40,8 @@ pub fn sandbox_stream(stream: AuditStream) -> SandboxStream {
     }
 }
 
-/// Retries with millisecond backoff so tests stay quick.
-pub fn fast_retry() -> RetryPolicy {
-    RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(10),
-        max_total_wait: Duration::from_secs(10),
-    }
-}
-
 pub fn graph(sandbox: &Sandbox) -> GraphClient {
-    let config = GraphConfig::new(
-        sandbox.tenant_id(),
-        sandbox.config().graph_client_id.clone(),
-        ClientCredential::secret(sandbox.config().graph_client_secret.clone()),
-    )
-    .with_authority_host(sandbox.url())
-    .with_graph_base_url(sandbox.graph_url())
-    .with_retry(fast_retry());
-    GraphClient::new(config).unwrap()
+    entra_graph::testing::sandbox_client(sandbox)
 }
 
 pub fn settings() -> ExportSettings {

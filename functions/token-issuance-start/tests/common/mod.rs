@@ -4,12 +4,11 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Body;
 use entra_extensions::TokenIssuanceStartRequest;
 use entra_extensions::testing::{sandbox_guard, vectors_dir};
-use entra_graph::{ClientCredential, GraphClient, GraphConfig, RetryPolicy};
+use entra_graph::GraphClient;
 use entra_sandbox::Sandbox;
 use entra_sandbox::faults::RecordedRequest;
 use http_body_util::BodyExt;
@@ -42,20 +41,7 @@ pub async fn sandbox() -> Sandbox {
 
 /// Graph client on the sandbox with millisecond backoff, so retry tests stay quick.
 pub fn graph(sandbox: &Sandbox) -> GraphClient {
-    let config = GraphConfig::new(
-        sandbox.tenant_id(),
-        sandbox.config().graph_client_id.clone(),
-        ClientCredential::secret(sandbox.config().graph_client_secret.clone()),
-    )
-    .with_authority_host(sandbox.url())
-    .with_graph_base_url(sandbox.graph_url())
-    .with_retry(RetryPolicy {
-        max_attempts: 4,
-        base_delay: Duration::from_millis(2),
-        max_delay: Duration::from_millis(10),
-        max_total_wait: Duration::from_secs(10),
-    });
-    GraphClient::new(config).unwrap()
+    entra_graph::testing::sandbox_client(sandbox)
 }
 
 /// `[token_issuance_start]` with `extension_app_id` set to the sandbox's, plus `body`.
