@@ -9,6 +9,7 @@
 pub mod audit_export;
 pub mod decrypt;
 pub mod replay;
+pub mod serve;
 pub mod subscriptions;
 
 use std::path::Path;

@@ -20,6 +20,20 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Serve every extension function on one plain HTTP port (containers, own gateway, load tests),
+    /// built from a real tenant's configuration exactly as in Lambda. Stops on SIGTERM or Ctrl-C
+    /// after answering the requests in flight; `GET /health` answers while it runs.
+    Serve {
+        /// Platform configuration (TOML; ENTRA_HOOKS_* variables override it, as in Lambda).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Rules file for every function (overrides the configuration's `rules`).
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Address to listen on (0.0.0.0:8080 in a container).
+        #[arg(long, default_value = entra_infra::serve::DEFAULT_BIND)]
+        bind: std::net::SocketAddr,
+    },
     /// Validate a function configuration (file + ENTRA_HOOKS_* environment) as a function would at start.
     CheckConfig {
         /// TOML file; without it only the environment is read.
@@ -212,6 +226,19 @@ async fn run() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Serve {
+            config,
+            rules,
+            bind,
+        } => {
+            entra_infra::serve::run(entra_infra::serve::ServeOptions {
+                config,
+                rules,
+                bind,
+            })
+            .await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::CheckConfig { file } => {
             let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));

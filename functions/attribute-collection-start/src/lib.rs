@@ -14,6 +14,7 @@ pub mod extension;
 pub mod matching;
 mod policy;
 pub mod rules;
+mod start;
 pub mod text;
 
 use std::sync::Arc;

@@ -6,10 +6,7 @@
 
 use std::sync::Arc;
 
-use attribute_collection_start::{
-    AttributeCollectionStart, AttributeCollectionStartRules, SECTION, router,
-};
-use entra_extensions::CalloutGuard;
+use attribute_collection_start::{AttributeCollectionStart, router};
 use entra_extensions::runtime::rules_file;
 use entra_platform::{CommonConfig, init_tracing, load_config};
 
@@ -17,9 +14,8 @@ use entra_platform::{CommonConfig, init_tracing, load_config};
 async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
-    let rules: AttributeCollectionStartRules = rules_file(&config)?.section(SECTION)?;
+    let rules = rules_file(&config)?;
     let http = reqwest::Client::builder().build()?;
-    let guard = CalloutGuard::from_config(&config, http)?;
-    let app = Arc::new(AttributeCollectionStart::new(guard, &rules));
-    lambda_http::run(router(app, config.limits.max_body_bytes)).await
+    let app = AttributeCollectionStart::from_config(&config, &rules, http)?;
+    lambda_http::run(router(Arc::new(app), config.limits.max_body_bytes)).await
 }

@@ -12,6 +12,7 @@
 pub mod extension;
 mod policy;
 pub mod rules;
+mod start;
 mod uniqueness;
 
 use std::sync::Arc;

@@ -37,7 +37,7 @@ use entra_platform::{
 };
 use serde_json::Value;
 
-pub use config::{EmailOtpSendConfig, SetupError};
+pub use config::{EmailOtpSendConfig, IdempotencyConfig, SetupError};
 pub use extension::{ExtensionError, MessageVerdict, OtpMessageExtension, OtpSendContext};
 pub use rules::{EmailOtpSendRules, IdempotencyFallback, SECTION};
 

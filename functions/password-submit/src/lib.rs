@@ -25,6 +25,7 @@ pub mod migration;
 pub mod password_context;
 pub mod rules;
 pub mod setup;
+mod start;
 
 use std::sync::Arc;
 

@@ -12,6 +12,7 @@ mod directory;
 mod extension;
 mod provider;
 mod rules;
+mod start;
 
 use std::sync::Arc;
 

@@ -7,22 +7,16 @@
 
 use std::sync::Arc;
 
-use entra_extensions::CalloutGuard;
-use entra_extensions::runtime::{graph_client_if_needed, rules_file};
+use entra_extensions::runtime::rules_file;
 use entra_platform::{CommonConfig, init_tracing, load_config};
-use token_issuance_start::{
-    ClaimsProvider, SECTION, TokenIssuanceStart, TokenIssuanceStartRules, router,
-};
+use token_issuance_start::{TokenIssuanceStart, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
-    let rules: TokenIssuanceStartRules = rules_file(&config)?.section(SECTION)?;
-    let graph = graph_client_if_needed(&config, rules.needs_graph()).await?;
-    let provider = ClaimsProvider::new(&rules, graph)?;
+    let rules = rules_file(&config)?;
     let http = reqwest::Client::builder().build()?;
-    let guard = CalloutGuard::from_config(&config, http)?;
-    let app = Arc::new(TokenIssuanceStart::new(guard).with_provider(provider));
-    lambda_http::run(router(app, config.limits.max_body_bytes)).await
+    let app = TokenIssuanceStart::from_config(&config, &rules, http).await?;
+    lambda_http::run(router(Arc::new(app), config.limits.max_body_bytes)).await
 }

@@ -19,6 +19,10 @@ use entra_platform::{CommonConfig, SecretRef, SecretResolver};
 
 use crate::rules_file::{RulesError, RulesFile};
 
+/// Why a function's state could not be built at start: each function's own setup errors, shown
+/// once with what to fix (the Lambda runtime and `entra-hooks serve` print it and exit).
+pub type StartError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Environment variable naming the rules file in Lambda (e.g. `/opt/rules.toml` from a layer): the
 /// platform configuration's `rules` key.
 pub const RULES_PATH_ENV: &str = "ENTRA_HOOKS_RULES";

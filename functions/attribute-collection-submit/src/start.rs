@@ -1,0 +1,24 @@
+//! Building the function from the platform configuration, once per execution environment: the
+//! same steps in Lambda (`main.rs`) and in `entra-hooks serve`.
+
+use entra_extensions::CalloutGuard;
+use entra_extensions::rules_file::RulesFile;
+use entra_extensions::runtime::{StartError, graph_client_if_needed};
+use entra_platform::CommonConfig;
+
+use crate::{AttributeCollectionSubmit, AttributeCollectionSubmitRules, SECTION};
+
+impl AttributeCollectionSubmit {
+    /// The function for `config` and the `[attribute_collection_submit]` section of `rules`. The
+    /// Graph client secret is resolved here only when a rule reads Graph.
+    pub async fn from_config(
+        config: &CommonConfig,
+        rules: &RulesFile,
+        http: reqwest::Client,
+    ) -> Result<Self, StartError> {
+        let rules: AttributeCollectionSubmitRules = rules.section(SECTION)?;
+        let graph = graph_client_if_needed(config, rules.needs_graph()).await?;
+        let guard = CalloutGuard::from_config(config, http)?;
+        Ok(Self::new(guard, &rules, graph)?)
+    }
+}
