@@ -7,7 +7,8 @@
 //!
 //! One configuration file serves all five functions. Its sections are the common ones every
 //! function reads, plus email-otp-send's `[mailer]`, `[store]` and `[idempotency]`; without
-//! `[mailer]` that one function is not served (it has nowhere to send codes) and the start says so.
+//! `[mailer]` that one function is not served (it has nowhere to send codes), nor password-submit
+//! without its `[password_submit]` rules (its private key and legacy store); the start says so.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -141,16 +142,11 @@ pub async fn build(config: &ServeConfig, rules: &RulesFile) -> anyhow::Result<Se
         .await
         .map_err(anyhow::Error::from_boxed)
         .with_context(|| start_error("attribute-collection-submit"))?;
-    let password = password_submit::PasswordSubmit::from_config(&common, rules, http.clone())
-        .await
-        .map_err(anyhow::Error::from_boxed)
-        .with_context(|| start_error("password-submit"))?;
 
     let mut functions = vec![
         "token-issuance-start",
         "attribute-collection-start",
         "attribute-collection-submit",
-        "password-submit",
     ];
     let mut router = Router::new()
         .route("/health", get(health))
@@ -165,8 +161,20 @@ pub async fn build(config: &ServeConfig, rules: &RulesFile) -> anyhow::Result<Se
         .merge(attribute_collection_submit::router(
             Arc::new(collection_submit),
             max_body,
-        ))
-        .merge(password_submit::router(Arc::new(password), max_body));
+        ));
+
+    if rules.has_section(password_submit::SECTION) {
+        let password = password_submit::PasswordSubmit::from_config(&common, rules, http.clone())
+            .await
+            .map_err(anyhow::Error::from_boxed)
+            .with_context(|| start_error("password-submit"))?;
+        router = router.merge(password_submit::router(Arc::new(password), max_body));
+        functions.push("password-submit");
+    } else {
+        tracing::warn!(
+            "password-submit is not served: the rules file has no [password_submit] section (its private key and legacy store)"
+        );
+    }
 
     match config.email_otp_send() {
         Some(otp_config) => {

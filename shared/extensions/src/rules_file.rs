@@ -184,6 +184,13 @@ impl RulesFile {
         &self.origin
     }
 
+    /// Whether the file has section `name`: for functions that cannot run on defaults
+    /// (password-submit needs its private key), so a host serving several functions can leave
+    /// out those the file does not configure.
+    pub fn has_section(&self, name: &str) -> bool {
+        toml::from_str::<toml::Table>(&self.text).is_ok_and(|table| table.contains_key(name))
+    }
+
     /// Deserializes and validates section `name` (one of [`SECTIONS`]); `T::default()` when absent.
     pub fn section<T>(&self, name: &'static str) -> Result<T, RulesError>
     where
