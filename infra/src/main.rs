@@ -1,5 +1,10 @@
 //! `entra-hooks`: deployment helpers and tenant management for entra-hooks.
 
+/// mimalloc: the callout path allocates per request, and glibc's malloc is slower at that (see
+/// BENCHMARKS.md, "Validated callbacks per core").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;

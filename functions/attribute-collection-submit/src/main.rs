@@ -7,6 +7,11 @@
 //! here, at init, only when a rule reads the directory, so no callout pays a Secrets Manager round
 //! trip inside Entra's timeout.
 
+/// mimalloc: the callout path allocates per request, and glibc's malloc is slower at that (see
+/// BENCHMARKS.md, "Validated callbacks per core").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use attribute_collection_submit::{AttributeCollectionSubmit, router};

@@ -5,6 +5,11 @@
 //! `ENTRA_HOOKS_RULES` (absent: no claims). The Graph client secret is resolved here, at init, only
 //! when a rule reads Graph, so the first callout does not pay a Secrets Manager round trip.
 
+/// mimalloc: the callout path allocates per request, and glibc's malloc is slower at that (see
+/// BENCHMARKS.md, "Validated callbacks per core").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::sync::Arc;
 
 use entra_extensions::runtime::rules_file;

@@ -59,7 +59,9 @@ impl CalloutGuard {
             .flatten()
             .map(ToString::to_string)
             .collect();
-        Ok(Self::new(TokenValidator::new(policy, keys), allowed))
+        let validator = TokenValidator::new(policy, keys)
+            .with_verified_cache(config.auth.verified_token_cache);
+        Ok(Self::new(validator, allowed))
     }
 
     /// Validates the `Authorization` header. Runs before the body is parsed.

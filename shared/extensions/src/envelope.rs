@@ -111,15 +111,16 @@ impl Callout {
     pub fn parse(body: &[u8]) -> Result<Self, CalloutError> {
         let value: Value =
             serde_json::from_slice(body).map_err(|e| CalloutError::NotJson(e.to_string()))?;
-        let Value::Object(root) = value else {
+        let Value::Object(mut root) = value else {
             return Err(CalloutError::NotAnObject);
         };
         let type_value = required_str(&root, "type", "type")?;
         let kind = EventKind::from_request_type(type_value)
             .ok_or_else(|| CalloutError::UnknownEventType(truncate(type_value, 120)))?;
         let source = optional_str(&root, "source", "source")?;
-        let data = match get(&root, "data") {
-            Some(Value::Object(data)) => data.clone(),
+        // Taken out of the tree, not copied: the body's data is most of the request.
+        let data = match take(&mut root, "data") {
+            Some(Value::Object(data)) => data,
             Some(Value::Null) | None => return Err(CalloutError::MissingField("data")),
             Some(_) => {
                 return Err(CalloutError::InvalidField {
@@ -267,6 +268,15 @@ pub fn get<'a>(object: &'a Map<String, Value>, key: &str) -> Option<&'a Value> {
             .find(|(k, _)| k.eq_ignore_ascii_case(key))
             .map(|(_, v)| v)
     })
+}
+
+/// Removes a key looked up as [`get`] does, returning its value.
+fn take(object: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    if let Some(value) = object.remove(key) {
+        return Some(value);
+    }
+    let found = object.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+    object.remove(&found)
 }
 
 fn required_str<'a>(

@@ -299,8 +299,12 @@ impl KeySet {
             .clone()
     }
 
-    /// The published key for `kid`, refreshing the cache when it is cold, stale, or lacks `kid`.
-    pub(crate) async fn resolve(&self, kid: &str) -> Result<Arc<PublishedKey>, TokenRejection> {
+    /// The published key for `kid`, refreshing the cache when it is cold, stale, or lacks `kid`,
+    /// with the generation of the key snapshot it came from (see [`KeySet::fresh_generation`]).
+    pub(crate) async fn resolve(
+        &self,
+        kid: &str,
+    ) -> Result<(Arc<PublishedKey>, u64), TokenRejection> {
         let options = &self.inner.options;
         let mut snapshot = self.snapshot();
         let mut refreshed = false;
@@ -310,13 +314,13 @@ impl KeySet {
             refreshed = true;
         }
         if let Some(key) = snapshot.keys.get(kid) {
-            return Ok(key.clone());
+            return Ok((key.clone(), snapshot.generation));
         }
         if !refreshed && snapshot.may_refetch_for_unknown_kid(Instant::now(), options) {
             self.refresh(snapshot.generation).await;
             snapshot = self.snapshot();
             if let Some(key) = snapshot.keys.get(kid) {
-                return Ok(key.clone());
+                return Ok((key.clone(), snapshot.generation));
             }
         }
         if snapshot.keys.is_empty() {
@@ -324,6 +328,20 @@ impl KeySet {
         } else {
             Err(TokenRejection::UnknownKey)
         }
+    }
+
+    /// The generation of the cached keys while validation would use them as they are (`None` when
+    /// a refresh is due: cold, past the TTL, or a failed fetch whose backoff has elapsed). A
+    /// verdict reached with keys of this generation holds while it is current: the verified-token
+    /// cache relies on it, so a key rotation or a TTL refresh sends every token through full
+    /// validation again.
+    pub(crate) fn fresh_generation(&self) -> Option<u64> {
+        let current = self
+            .inner
+            .current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        (!current.needs_refresh(Instant::now(), &self.inner.options)).then_some(current.generation)
     }
 
     /// Fetches unless another caller already did since `observed_generation`.

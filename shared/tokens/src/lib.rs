@@ -34,8 +34,10 @@ mod keys;
 mod policy;
 mod rejection;
 mod validator;
+mod verified_cache;
 
 pub use keys::{KeySet, KeySetError, KeySetOptions};
+pub use verified_cache::DEFAULT_VERIFIED_CACHE_ENTRIES;
 pub use policy::{
     CallerPolicy, ENTRA_EXTENSION_CALLER_APP_ID, GRAPH_CHANGE_TRACKING_APP_ID, MAX_LEEWAY,
     TokenVersion,

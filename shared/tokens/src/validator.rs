@@ -6,6 +6,7 @@
 //! issuer-per-version, `tid`, authorized party and app-only through the policy).
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine as _;
@@ -18,6 +19,7 @@ use serde_json::{Map, Value};
 
 use crate::keys::PublishedKey;
 use crate::policy::{CallerKind, CallerPolicy, TokenVersion};
+use crate::verified_cache::VerifiedCache;
 use crate::{KeySet, TokenRejection};
 
 /// Tokens longer than this are refused before parsing. Entra access tokens are 1-3 KiB.
@@ -32,6 +34,14 @@ pub struct TokenValidator {
     keys: KeySet,
     /// jsonwebtoken's checks, every field set explicitly from the policy.
     validation: Validation,
+    /// Tokens already admitted (see [`TokenValidator::with_verified_cache`]); `None`: off.
+    verified: Option<VerifiedCache>,
+}
+
+impl std::fmt::Debug for VerifiedCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("VerifiedCache")
+    }
 }
 
 impl TokenValidator {
@@ -52,7 +62,17 @@ impl TokenValidator {
             policy,
             keys,
             validation,
+            verified: None,
         }
+    }
+
+    /// Remembers up to `entries` admitted tokens, so a token Entra reuses for callout after
+    /// callout skips the RSA verification and claim parsing (see `verified_cache.rs` for why that
+    /// admits nothing full validation would refuse: whole-token keys, same key generation, never
+    /// at or past `exp`). `0` turns it off, the default.
+    pub fn with_verified_cache(mut self, entries: usize) -> Self {
+        self.verified = (entries > 0).then(|| VerifiedCache::new(entries));
+        self
     }
 
     /// The policy this validator enforces.
@@ -90,6 +110,21 @@ impl TokenValidator {
         if raw.len() > MAX_TOKEN_BYTES {
             return Err(TokenRejection::TooLarge);
         }
+        let Some(verified) = &self.verified else {
+            return self.verify(raw).await.map(|(caller, _)| caller);
+        };
+        if let Some(generation) = self.keys.fresh_generation()
+            && let Some(caller) = verified.get(raw, generation)
+        {
+            return Ok(caller);
+        }
+        let (caller, generation) = self.verify(raw).await?;
+        verified.insert(raw, &caller, generation);
+        Ok(caller)
+    }
+
+    /// Every check, with the generation of the signing keys the signature was verified with.
+    async fn verify(&self, raw: &str) -> Result<(ValidatedCaller, u64), TokenRejection> {
         let mut segments = raw.split('.');
         let (Some(header), Some(payload), Some(signature), None) = (
             segments.next(),
@@ -121,7 +156,7 @@ impl TokenValidator {
         }
         let kid = header.kid.ok_or(TokenRejection::MissingKeyId)?;
 
-        let published = self.keys.resolve(&kid).await?;
+        let (published, generation) = self.keys.resolve(&kid).await?;
         let key = match &*published {
             PublishedKey::Rsa { alg: Some(alg), .. } if &**alg != "RS256" => {
                 return Err(TokenRejection::KeyMismatch);
@@ -132,7 +167,7 @@ impl TokenValidator {
 
         let data = jsonwebtoken::decode::<Map<String, Value>>(raw, key, &self.validation)
             .map_err(|error| rejection_for(error.kind()))?;
-        self.admit(data.claims)
+        Ok((self.admit(data.claims)?, generation))
     }
 
     /// The policy's own checks on signature-verified, lifetime-checked claims.
@@ -212,7 +247,7 @@ impl TokenValidator {
             .ok_or(TokenRejection::InvalidClaim { claim: "exp" })?;
         let object_id = optional_string_claim(&claims, "oid")?.map(str::to_owned);
 
-        Ok(ValidatedCaller {
+        Ok(ValidatedCaller(Arc::new(Caller {
             tenant_id: tenant_id.to_owned(),
             authorized_party: authorized_party.to_owned(),
             audience: audience.to_owned(),
@@ -220,7 +255,7 @@ impl TokenValidator {
             object_id,
             expires_at,
             claims,
-        })
+        })))
     }
 }
 
@@ -293,9 +328,12 @@ fn static_claim_name(claim: &str) -> &'static str {
 /// A caller whose token passed every check of a [`CallerPolicy`].
 ///
 /// Only [`TokenValidator`] creates these, so a handler that takes a `ValidatedCaller` cannot run
-/// on an unchecked token by accident.
+/// on an unchecked token by accident. Cheap to clone (shared), as the verified-token cache hands
+/// out the same caller for every callout carrying the same token.
 #[derive(Clone)]
-pub struct ValidatedCaller {
+pub struct ValidatedCaller(Arc<Caller>);
+
+struct Caller {
     tenant_id: String,
     authorized_party: String,
     audience: String,
@@ -308,37 +346,37 @@ pub struct ValidatedCaller {
 impl ValidatedCaller {
     /// `tid`: the tenant the token was issued in (one the policy trusts).
     pub fn tenant_id(&self) -> &str {
-        &self.tenant_id
+        &self.0.tenant_id
     }
 
     /// The calling application: `azp` (v2) or `appid` (v1).
     pub fn authorized_party(&self) -> &str {
-        &self.authorized_party
+        &self.0.authorized_party
     }
 
     /// `aud`: which of our identifiers the token was issued for.
     pub fn audience(&self) -> &str {
-        &self.audience
+        &self.0.audience
     }
 
     /// Token format version from `ver`.
     pub fn version(&self) -> TokenVersion {
-        self.version
+        self.0.version
     }
 
     /// `oid`: the caller's service principal object id, when present.
     pub fn object_id(&self) -> Option<&str> {
-        self.object_id.as_deref()
+        self.0.object_id.as_deref()
     }
 
     /// `exp`: when the token stops being valid (before clock-skew allowance).
     pub fn expires_at(&self) -> SystemTime {
-        self.expires_at
+        self.0.expires_at
     }
 
     /// All claims of the verified token.
     pub fn claims(&self) -> &Map<String, Value> {
-        &self.claims
+        &self.0.claims
     }
 }
 
@@ -346,11 +384,11 @@ impl std::fmt::Debug for ValidatedCaller {
     /// Identifies the caller without dumping every claim into logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ValidatedCaller")
-            .field("tenant_id", &self.tenant_id)
-            .field("authorized_party", &self.authorized_party)
-            .field("audience", &self.audience)
-            .field("version", &self.version)
-            .field("expires_at", &self.expires_at)
+            .field("tenant_id", &self.0.tenant_id)
+            .field("authorized_party", &self.0.authorized_party)
+            .field("audience", &self.0.audience)
+            .field("version", &self.0.version)
+            .field("expires_at", &self.0.expires_at)
             .finish_non_exhaustive()
     }
 }

@@ -100,6 +100,20 @@ pub struct AuthConfig {
     /// How long fetched signing keys are trusted before a refresh, in seconds.
     #[serde(default = "default_jwks_ttl_secs")]
     pub jwks_ttl_secs: u64,
+    /// How many already-validated tokens to remember, so the token Entra reuses for every callout
+    /// is not RSA-verified again each time (never past its `exp`, never across a signing-key
+    /// change); 0 turns it off.
+    #[serde(default = "default_verified_token_cache")]
+    pub verified_token_cache: usize,
+}
+
+/// Verified-token cache entries unless configured: Entra holds a handful of tokens at a time.
+pub const DEFAULT_VERIFIED_TOKEN_CACHE: usize = 256;
+/// More entries than this would only hold tokens Entra no longer sends.
+pub const MAX_VERIFIED_TOKEN_CACHE: usize = 65_536;
+
+fn default_verified_token_cache() -> usize {
+    DEFAULT_VERIFIED_TOKEN_CACHE
 }
 
 fn default_clock_skew_secs() -> u64 {
@@ -116,6 +130,7 @@ impl Default for AuthConfig {
             discovery_url: None,
             clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
             jwks_ttl_secs: DEFAULT_JWKS_TTL_SECS,
+            verified_token_cache: DEFAULT_VERIFIED_TOKEN_CACHE,
         }
     }
 }
@@ -139,6 +154,13 @@ impl Validate for AuthConfig {
                 "auth.clock_skew_secs",
                 format!("must be at most {MAX_CLOCK_SKEW_SECS} (seconds)"),
                 Some(&self.clock_skew_secs),
+            );
+        }
+        if self.verified_token_cache > MAX_VERIFIED_TOKEN_CACHE {
+            report.invalid(
+                "auth.verified_token_cache",
+                format!("must be at most {MAX_VERIFIED_TOKEN_CACHE} (entries; 0 turns it off)"),
+                Some(&self.verified_token_cache),
             );
         }
         if !(60..=604_800).contains(&self.jwks_ttl_secs) {
