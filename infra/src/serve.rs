@@ -20,8 +20,8 @@ use axum::routing::get;
 use email_otp_send::{EmailOtpSendConfig, IdempotencyConfig};
 use entra_extensions::rules_file::RulesFile;
 use entra_platform::config::{
-    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, TenantConfig,
-    ValidationReport,
+    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, MetricsConfig,
+    TenantConfig, ValidationReport,
 };
 use entra_platform::{CommonConfig, MailerConfig, StoreConfig, Validate};
 use serde::Deserialize;
@@ -46,6 +46,9 @@ pub struct ServeConfig {
     pub log: LogConfig,
     #[serde(default)]
     pub rules: Option<PathBuf>,
+    /// `[metrics]`: CloudWatch EMF lines per callout (off outside Lambda unless asked for).
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// `[mailer]`: where email-otp-send sends codes; without it that function is not served.
     #[serde(default)]
     pub mailer: Option<MailerConfig>,
@@ -66,6 +69,7 @@ impl ServeConfig {
             limits: self.limits.clone(),
             log: self.log.clone(),
             rules: self.rules.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 
@@ -82,6 +86,7 @@ impl ServeConfig {
             store: self.store.clone(),
             idempotency: self.idempotency.clone(),
             rules: self.rules.clone(),
+            metrics: self.metrics.clone(),
         })
     }
 }

@@ -141,6 +141,7 @@ impl AttributeCollectionStart {
             .await
             .map_err(HttpError::internal)?;
 
+        entra_extensions::metrics::record_decision(decision.action_name(), decision.fallback);
         entra_extensions::callout_event!(
             INFO,
             request.callout,

@@ -359,6 +359,7 @@ impl AttributeCollectionSubmit {
             }
             _ => 0,
         };
+        entra_extensions::metrics::record_decision(decision.action_name(), decision.fallback);
         entra_extensions::callout_event!(
             INFO,
             request.callout,

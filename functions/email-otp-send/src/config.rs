@@ -23,7 +23,7 @@ use aws_config::timeout::TimeoutConfig;
 use entra_extensions::CalloutGuard;
 use entra_extensions::rules_file::{RulesError, RulesFile};
 use entra_platform::config::{
-    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, TenantConfig,
+    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, MetricsConfig, TenantConfig,
     ValidationReport,
 };
 use entra_platform::mailer::MailerSetupError;
@@ -68,6 +68,9 @@ pub struct EmailOtpSendConfig {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub log: LogConfig,
+    /// `[metrics]`: when the per-callout EMF metrics are written.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// `[mailer]`, required: where the code goes.
     pub mailer: MailerConfig,
     /// `[store]`: where markers live (memory when absent).
@@ -113,6 +116,7 @@ impl EmailOtpSendConfig {
             graph: self.graph.clone(),
             limits: self.limits.clone(),
             log: self.log.clone(),
+            metrics: self.metrics,
             rules: self.rules.clone(),
         }
     }

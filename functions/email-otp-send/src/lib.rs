@@ -382,6 +382,10 @@ impl EmailOtpSend {
             Delivery::Sent { message_id } => message_id.as_str(),
             _ => "-",
         };
+        entra_extensions::metrics::record_decision(
+            decision.action_name(),
+            decision.fallback.is_some(),
+        );
         entra_extensions::callout_event!(
             INFO,
             request.callout,

@@ -90,6 +90,7 @@ impl PasswordSubmit {
                 return Err(error.into());
             }
         };
+        entra_extensions::metrics::record_decision(decision.action_name(), decision.fallback);
         entra_extensions::callout_event!(
             INFO,
             request.callout,

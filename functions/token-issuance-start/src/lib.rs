@@ -77,6 +77,7 @@ impl TokenIssuanceStart {
         let latency_ms = budget.elapsed().as_secs_f64() * 1000.0;
         match outcome {
             Ok(decision) => {
+                entra_extensions::metrics::record_decision(decision.action, decision.fallback);
                 entra_extensions::callout_event!(
                     INFO,
                     request.callout,

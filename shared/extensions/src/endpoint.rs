@@ -7,6 +7,7 @@ use entra_tokens::{CallerPolicy, KeySet, KeySetOptions, TokenValidator, Validate
 use http::HeaderMap;
 
 use crate::envelope::Callout;
+use crate::metrics::{self, MetricsSink};
 
 /// Admits a callout: token first, then the body's tenant and extension id against the token and
 /// the configuration. Every refusal is a 401 whose reason is logged, never returned; when the
@@ -15,6 +16,8 @@ pub struct CalloutGuard {
     /// `None`: a guard for decision-only use (replay, tests of `decide`) that admits no caller.
     validator: Option<TokenValidator>,
     allowed_extension_ids: Vec<String>,
+    /// Where the callouts' metrics go ([`crate::metrics`]); disabled unless configured.
+    metrics: MetricsSink,
 }
 
 impl CalloutGuard {
@@ -23,6 +26,7 @@ impl CalloutGuard {
         Self {
             validator: Some(validator),
             allowed_extension_ids,
+            metrics: MetricsSink::disabled(),
         }
     }
 
@@ -33,12 +37,20 @@ impl CalloutGuard {
         Self {
             validator: None,
             allowed_extension_ids: Vec::new(),
+            metrics: MetricsSink::disabled(),
         }
     }
 
+    /// Writes the metrics of the callouts this guard admits or refuses to `sink`.
+    pub fn with_metrics(mut self, sink: MetricsSink) -> Self {
+        self.metrics = sink;
+        self
+    }
+
     /// The guard a deployed function uses: Entra's extension-callback policy for the configured
-    /// tenant and audiences, keys from the tenant's discovery document. Does no network I/O: the
-    /// keys are fetched on the first call (cold start stays short).
+    /// tenant and audiences, keys from the tenant's discovery document, metrics as `[metrics]`
+    /// says (on in Lambda by default). Does no network I/O: the keys are fetched on the first call
+    /// (cold start stays short).
     pub fn from_config(
         config: &CommonConfig,
         http: reqwest::Client,
@@ -61,11 +73,13 @@ impl CalloutGuard {
             .collect();
         let validator = TokenValidator::new(policy, keys)
             .with_verified_cache(config.auth.verified_token_cache);
-        Ok(Self::new(validator, allowed))
+        Ok(Self::new(validator, allowed).with_metrics(MetricsSink::from_config(&config.metrics)))
     }
 
-    /// Validates the `Authorization` header. Runs before the body is parsed.
+    /// Validates the `Authorization` header. Runs before the body is parsed. A refused token is
+    /// counted as `TokenRejected` with its reason.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<ValidatedCaller, HttpError> {
+        metrics::attach(&self.metrics);
         let header = headers
             .get(http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok());
@@ -82,6 +96,7 @@ impl CalloutGuard {
                     // (retry, or the OTP fallback) instead of blaming the token.
                     HttpError::internal(rejection)
                 } else {
+                    metrics::token_rejected(rejection.kind());
                     HttpError::unauthorized(rejection.kind())
                 }
             })
@@ -91,6 +106,7 @@ impl CalloutGuard {
     /// signed, so this stops a valid token being replayed with a forged body for another tenant),
     /// and the extension id must be allowed when an allow-list is configured.
     pub fn bind(&self, caller: &ValidatedCaller, callout: &Callout) -> Result<(), HttpError> {
+        metrics::bound(callout);
         if !callout.tenant_id.eq_ignore_ascii_case(caller.tenant_id()) {
             return Err(HttpError::unauthorized("tenant_mismatch"));
         }
@@ -125,23 +141,49 @@ pub trait CalloutEndpoint: Send + Sync + 'static {
 
 /// The router every extension function serves: `POST path`, behind the body limit, the request
 /// span (with the Lambda invocation id when running in Lambda) and nothing else. One place, so the
-/// five functions cannot drift apart in how they guard and log requests.
+/// five functions cannot drift apart in how they guard, log and measure requests: each answer is
+/// one [`crate::metrics`] line, the function named by the path's last segment
+/// (`/extensions/token-issuance-start` is `token-issuance-start`).
 pub fn callout_router<E: CalloutEndpoint>(
     path: &str,
     endpoint: std::sync::Arc<E>,
     max_body_bytes: usize,
 ) -> axum::Router {
-    async fn callout<E: CalloutEndpoint>(
-        axum::extract::State(endpoint): axum::extract::State<std::sync::Arc<E>>,
-        headers: HeaderMap,
-        body: axum::body::Bytes,
-    ) -> Result<axum::response::Response, HttpError> {
-        endpoint.answer(&headers, &body).await
+    struct Endpoint<E> {
+        endpoint: std::sync::Arc<E>,
+        function: std::sync::Arc<str>,
+    }
+    impl<E> Clone for Endpoint<E> {
+        fn clone(&self) -> Self {
+            Self {
+                endpoint: self.endpoint.clone(),
+                function: self.function.clone(),
+            }
+        }
     }
 
+    async fn callout<E: CalloutEndpoint>(
+        axum::extract::State(state): axum::extract::State<Endpoint<E>>,
+        headers: HeaderMap,
+        body: axum::body::Bytes,
+    ) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        metrics::observe(&state.function, async {
+            state.endpoint.answer(&headers, &body).await.into_response()
+        })
+        .await
+    }
+
+    let function = path
+        .rsplit('/')
+        .find(|segment| !segment.is_empty())
+        .unwrap_or(path);
     axum::Router::new()
         .route(path, axum::routing::post(callout::<E>))
-        .with_state(endpoint)
+        .with_state(Endpoint {
+            endpoint,
+            function: function.into(),
+        })
         .layer(entra_platform::body_limit(max_body_bytes))
         .layer(axum::middleware::from_fn(entra_platform::request_context))
         .layer(axum::middleware::from_fn(

@@ -17,6 +17,7 @@ pub mod endpoint;
 pub mod envelope;
 pub mod events;
 pub mod lambda_ids;
+pub mod metrics;
 pub mod password_submit;
 pub mod rules_file;
 pub mod runtime;

@@ -233,3 +233,75 @@ pub fn assert_one_rules_problem<T>(
     assert!(found_key.contains(key), "{problems:#?}");
     assert!(found_message.contains(message), "{problems:#?}");
 }
+
+/// A [`sandbox_guard`] whose metrics lines are kept in memory, and the handle to read them.
+pub fn sandbox_guard_with_metrics(
+    sandbox: &Sandbox,
+) -> (CalloutGuard, std::sync::Arc<crate::metrics::MemoryWriter>) {
+    let (sink, lines) = crate::metrics::MetricsSink::memory();
+    (sandbox_guard(sandbox).with_metrics(sink), lines)
+}
+
+/// The metrics a callout line declares, with their units.
+const CALLOUT_METRICS: [(&str, &str); 6] = [
+    ("CalloutLatency", "Milliseconds"),
+    ("Callouts", "Count"),
+    ("CalloutFallback", "Count"),
+    ("CalloutServerError", "Count"),
+    ("GraphCalls", "Count"),
+    ("GraphTime", "Milliseconds"),
+];
+
+/// Takes the lines `writer` holds, asserts there is exactly one, that it is valid EMF in the
+/// `EntraHooks` namespace (one directive; every declared metric a number member with the
+/// documented unit, every number member but `Status` declared; every dimension a string member;
+/// `Function` = `function`), and returns it parsed. A callout line must declare exactly the six
+/// callout metrics, a rejection line exactly `TokenRejected`.
+pub fn single_metrics_line(writer: &crate::metrics::MemoryWriter, function: &str) -> Value {
+    let lines = writer.take();
+    assert_eq!(lines.len(), 1, "expected one metrics line: {lines:#?}");
+    let line: Value = serde_json::from_str(&lines[0]).unwrap();
+    let directives = line["_aws"]["CloudWatchMetrics"].as_array().unwrap();
+    assert_eq!(directives.len(), 1, "{line}");
+    let directive = &directives[0];
+    assert_eq!(directive["Namespace"], crate::metrics::NAMESPACE);
+    assert!(line["_aws"]["Timestamp"].as_u64().unwrap() > 1_700_000_000_000);
+    let declared: Vec<(String, String)> = directive["Metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|metric| {
+            let name = metric["Name"].as_str().unwrap().to_owned();
+            assert!(
+                line[&name].is_number(),
+                "{name} declared but absent: {line}"
+            );
+            (name, metric["Unit"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = if line.get("TokenRejected").is_some() {
+        vec![("TokenRejected".to_owned(), "Count".to_owned())]
+    } else {
+        CALLOUT_METRICS
+            .iter()
+            .map(|(name, unit)| ((*name).to_owned(), (*unit).to_owned()))
+            .collect()
+    };
+    assert_eq!(declared, expected, "{line}");
+    for (name, value) in line.as_object().unwrap() {
+        if value.is_number() && name != "Status" {
+            assert!(
+                declared.iter().any(|(declared, _)| declared == name),
+                "{name} is a number but not declared: {line}"
+            );
+        }
+    }
+    for set in directive["Dimensions"].as_array().unwrap() {
+        for dimension in set.as_array().unwrap() {
+            let dimension = dimension.as_str().unwrap();
+            assert!(line[dimension].is_string(), "{dimension}: {line}");
+        }
+    }
+    assert_eq!(line["Function"], function, "{line}");
+    line
+}

@@ -234,6 +234,7 @@ impl GraphClient {
             let outcome = self
                 .attempt(&request, token.secret(), &client_request_id, attempt)
                 .await;
+            crate::usage::record_attempt(started.elapsed());
             let elapsed_ms = started.elapsed().as_millis();
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,

@@ -45,6 +45,8 @@ mod retry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 mod token;
+/// Per-callout Graph call counting ([`usage::measure`]).
+pub mod usage;
 mod users;
 
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
@@ -56,6 +58,7 @@ pub use credential::{
 pub use error::{ApiError, AuthError, GraphError};
 pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};
+pub use usage::GraphUsage;
 pub use users::{
     ExtensionAttribute, NewUser, ObjectIdentity, PasswordProfile, User, UserPatch, Users,
 };

@@ -283,6 +283,40 @@ impl Validate for LogConfig {
     }
 }
 
+/// When metrics are written as CloudWatch Embedded Metric Format lines on stdout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmfMode {
+    /// In Lambda (`AWS_LAMBDA_FUNCTION_NAME` set), where CloudWatch Logs turns the lines into
+    /// metrics; off elsewhere, where they would only clutter a terminal.
+    #[default]
+    Auto,
+    /// Always (e.g. a container whose stdout goes to CloudWatch Logs).
+    On,
+    /// Never.
+    Off,
+}
+
+/// `[metrics]`: the per-callout metrics (see `entra_extensions::metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// `auto` (default), `on` or `off`.
+    #[serde(default)]
+    pub emf: EmfMode,
+}
+
+impl MetricsConfig {
+    /// Whether EMF lines are written, `env` looking a variable up (`AWS_LAMBDA_FUNCTION_NAME`).
+    pub fn emf_enabled(&self, env: impl Fn(&str) -> Option<String>) -> bool {
+        match self.emf {
+            EmfMode::On => true,
+            EmfMode::Off => false,
+            EmfMode::Auto => env("AWS_LAMBDA_FUNCTION_NAME").is_some_and(|name| !name.is_empty()),
+        }
+    }
+}
+
 /// The sections every function shares, loaded with [`super::load_config`].
 ///
 /// `[graph]` is optional because not every function calls Graph; functions that do call
@@ -306,6 +340,9 @@ pub struct CommonConfig {
     /// `[log]`, all keys optional.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[metrics]`, all keys defaulted.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// Path of the declarative rules file (`rules = "..."`, or `ENTRA_HOOKS_RULES`); each function
     /// reads its own section from it, and runs on its documented defaults when absent.
     #[serde(default)]

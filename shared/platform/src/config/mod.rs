@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 pub use common::{
-    AuthConfig, CommonConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, LogFormat,
-    TenantConfig,
+    AuthConfig, CommonConfig, EmfMode, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig,
+    LogFormat, MetricsConfig, TenantConfig,
 };
 pub use types::{Guid, HttpUrl, TenantName};
 
@@ -550,6 +550,41 @@ mod tests {
             message.contains("tenant is already a single value"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn metrics_are_emitted_in_lambda_unless_configured_otherwise() {
+        let base = [
+            (
+                "ENTRA_HOOKS_TENANT__ID",
+                "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93",
+            ),
+            ("ENTRA_HOOKS_TENANT__NAME", "contoso"),
+            (
+                "ENTRA_HOOKS_EXTENSION__APP_ID",
+                "7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13",
+            ),
+        ];
+        let load = |emf: Option<&'static str>| {
+            let env = base
+                .iter()
+                .copied()
+                .chain(emf.map(|value| ("ENTRA_HOOKS_METRICS__EMF", value)));
+            load_config_with_env::<CommonConfig, _, _, _>(None, env)
+        };
+        let in_lambda = |name: &str| (name == "AWS_LAMBDA_FUNCTION_NAME").then(|| "fn".to_owned());
+        let elsewhere = |_: &str| None;
+
+        let auto = load(None).unwrap().metrics;
+        assert_eq!(auto.emf, EmfMode::Auto);
+        assert!(auto.emf_enabled(in_lambda));
+        assert!(!auto.emf_enabled(elsewhere));
+        let on = load(Some("on")).unwrap().metrics;
+        assert!(on.emf_enabled(elsewhere));
+        let off = load(Some("off")).unwrap().metrics;
+        assert!(!off.emf_enabled(in_lambda));
+        let error = load(Some("sometimes")).unwrap_err().to_string();
+        assert!(error.contains("metrics.emf"), "{error}");
     }
 
     #[test]
