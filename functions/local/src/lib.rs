@@ -657,7 +657,7 @@ async fn sample(
 ) -> Response {
     match sample_body(&local.sandbox, &local.password_key, &function) {
         Ok(body) => axum::Json(body).into_response(),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -666,7 +666,7 @@ pub(crate) fn sample_body(
     sandbox: &Sandbox,
     password_key: &PasswordContextKey,
     function: &str,
-) -> Result<serde_json::Value, Response> {
+) -> Result<serde_json::Value, Box<Response>> {
     let config = sandbox.config();
     let body = match function {
         "token-issuance-start" => samples::token_issuance_start(config),
@@ -686,19 +686,21 @@ pub(crate) fn sample_body(
             ) {
                 Ok(context) => samples::password_submit(config, &context),
                 Err(error) => {
-                    return Err(
-                        (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response()
-                    );
+                    return Err(Box::new(
+                        (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+                    ));
                 }
             }
         }
         _ => {
-            return Err((
+            return Err(Box::new(
+                (
                 StatusCode::NOT_FOUND,
                 "no sample for that function; try token-issuance-start, attribute-collection-start, \
                  attribute-collection-submit, email-otp-send or password-submit",
             )
-                .into_response());
+                .into_response(),
+            ));
         }
     };
     Ok(body)

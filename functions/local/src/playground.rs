@@ -188,7 +188,7 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn options<'a>(items: impl IntoIterator<Item = (String, String)>, selected: &'a str) -> String {
+fn options(items: impl IntoIterator<Item = (String, String)>, selected: &str) -> String {
     items
         .into_iter()
         .map(|(value, label)| {
@@ -301,13 +301,13 @@ fn sample_for(
     function: &str,
     user: Option<&str>,
     app: Option<&str>,
-) -> Result<Value, Response> {
+) -> Result<Value, Box<Response>> {
     let mut body = match (function, user) {
         ("token-issuance-start", Some(user)) => {
             let Some(found) = playground.sandbox.user(user) else {
-                return Err(bad_request(format!(
+                return Err(Box::new(bad_request(format!(
                     "no user {user} in the simulated tenant"
-                )));
+                ))));
             };
             let id = found.get("id").and_then(Value::as_str).unwrap_or(user);
             let name = found
@@ -343,7 +343,7 @@ async fn sample(
         query.app.as_deref(),
     ) {
         Ok(body) => axum::Json(body).into_response(),
-        Err(response) => response,
+        Err(response) => *response,
     }
 }
 
@@ -467,9 +467,15 @@ struct Sent {
     trace: Trace,
 }
 
-async fn call(playground: &Playground, function: &str, callout: &str) -> Result<Sent, Response> {
+async fn call(
+    playground: &Playground,
+    function: &str,
+    callout: &str,
+) -> Result<Sent, Box<Response>> {
     let Some((_, path, kind)) = known_function(function) else {
-        return Err(bad_request(format!("unknown function {function}")));
+        return Err(Box::new(bad_request(format!(
+            "unknown function {function}"
+        ))));
     };
     let token = playground.sandbox.extension_token().sign();
     let decoded = decode_token(&token);
@@ -479,7 +485,7 @@ async fn call(playground: &Playground, function: &str, callout: &str) -> Result<
         .body(Body::from(callout.to_owned()))
     {
         Ok(request) => request,
-        Err(error) => return Err(bad_request(error.to_string())),
+        Err(error) => return Err(Box::new(bad_request(error.to_string()))),
     };
     let functions = playground.functions();
     let started = Instant::now();
@@ -559,7 +565,7 @@ async fn send(
 ) -> Response {
     let sent = match call(&playground, &send.function, &send.callout).await {
         Ok(sent) => sent,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let body_text = String::from_utf8_lossy(&sent.body).into_owned();
     let body_json = serde_json::from_slice::<Value>(&sent.body).ok();
@@ -661,7 +667,7 @@ async fn save_case(
     };
     let sent = match call(&playground, &save.function, &save.callout).await {
         Ok(sent) => sent,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if sent.status != 200 && sent.status < 500 {
         return bad_request(format!(
@@ -789,9 +795,9 @@ mod tests {
         assert_eq!(
             relative_path(
                 Path::new("/repo/rules"),
-                Path::new("/repo/functions/x/../y/rules.example.toml")
+                Path::new("/repo/conf/x/../y/r.toml")
             ),
-            "../functions/y/rules.example.toml"
+            ["..", "conf", "y", "r.toml"].join("/")
         );
         assert_eq!(
             relative_path(
