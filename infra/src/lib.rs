@@ -1,12 +1,13 @@
 //! Deployment helpers and the tenant CLI: `check-config` (below), `replay` ([`replay`]),
 //! `audit-export` ([`audit_export`]), `subscriptions` ([`subscriptions`]) and `decrypt`
-//! ([`decrypt`]).
+//! ([`decrypt`]), and `test` ([`cases`]).
 //!
 //! `entra-hooks check-config` validates a function configuration exactly as a deployed function
 //! does at start (file plus `ENTRA_HOOKS_*` environment overrides), so a bad value is caught
 //! before `sam deploy` rather than in the first cold start.
 
 pub mod audit_export;
+pub mod cases;
 pub mod decrypt;
 pub mod replay;
 pub mod serve;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use entra_infra::replay::{Function, GraphSource, ReplayOptions, replay};
+use entra_infra::replay::{Function, GraphSource, ReplayOptions, replay, replay_traced};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -70,6 +70,22 @@ enum Command {
         /// email-otp-send: write the email into this folder (otherwise it is only logged).
         #[arg(long)]
         mail_dir: Option<PathBuf>,
+        /// Also print the rule trace (every rule evaluated, what it read, gave, which fallback) to
+        /// stderr: `--trace` or `--trace text`, or `--trace json` for one JSON object.
+        #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "text")]
+        trace: Option<TraceFormat>,
+    },
+    /// Replay every saved test case (*.json: a callout and the expected answer) in a folder through
+    /// the rules, against the embedded simulated tenant; prints pass/fail with a diff.
+    ///
+    /// The local host's page writes cases with "save as test case"; the format is documented in
+    /// the `entra_infra::cases` module. Exit status: 0 all passed, 1 a case failed, 2 usage error.
+    Test {
+        /// The folder of cases (searched recursively).
+        dir: PathBuf,
+        /// Use this rules file for every case (instead of each case's `rules`).
+        #[arg(long)]
+        rules: Option<PathBuf>,
     },
     /// Decrypt every item of a captured rich change notification and print each resource's JSON.
     ///
@@ -117,6 +133,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// How `replay --trace` prints the trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TraceFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -245,6 +268,16 @@ async fn run() -> anyhow::Result<ExitCode> {
             .await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Test { dir, rules } => {
+            let results = entra_infra::cases::run_dir(&dir, rules.as_deref()).await?;
+            let (text, ok) = entra_infra::cases::report(&results);
+            print!("{text}");
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
         Command::CheckConfig { file } => {
             let env = std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"));
             print!("{}", entra_infra::check_config(file.as_deref(), env)?);
@@ -259,6 +292,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             username,
             password,
             mail_dir,
+            trace,
         } => {
             let (bytes, origin) = if payload.as_os_str() == "-" {
                 let mut bytes = Vec::new();
@@ -271,7 +305,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("cannot read the payload {}", payload.display()))?;
                 (bytes, payload.display().to_string())
             };
-            let outcome = replay(&ReplayOptions {
+            let options = ReplayOptions {
                 function,
                 payload: bytes,
                 payload_origin: origin,
@@ -281,8 +315,18 @@ async fn run() -> anyhow::Result<ExitCode> {
                 username,
                 password,
                 mail_dir,
-            })
-            .await?;
+            };
+            let outcome = match trace {
+                None => replay(&options).await?,
+                Some(format) => {
+                    let (outcome, trace) = replay_traced(&options).await?;
+                    match format {
+                        TraceFormat::Text => eprint!("rule trace:\n{trace}"),
+                        TraceFormat::Json => eprintln!("{}", serde_json::to_string(&trace)?),
+                    }
+                    outcome
+                }
+            };
             eprintln!(
                 "{}: HTTP {}, action {}, fallback {}, decided in {:.1} ms",
                 function.name(),

@@ -102,6 +102,15 @@ fn setup(error: impl std::fmt::Display) -> ReplayError {
     ReplayError::Setup(error.to_string())
 }
 
+/// Runs the replay and records its rule trace ([`entra_extensions::trace`]): every rule
+/// evaluated, what it read (Graph requests with their URL and time), what it gave, which fallback.
+pub async fn replay_traced(
+    options: &ReplayOptions,
+) -> Result<(ReplayOutcome, entra_extensions::trace::Trace), ReplayError> {
+    let (outcome, trace) = entra_extensions::trace::capture(replay(options)).await;
+    Ok((outcome?, trace))
+}
+
 /// Runs the replay. Keeps an embedded sandbox alive for its duration when Graph comes from it.
 pub async fn replay(options: &ReplayOptions) -> Result<ReplayOutcome, ReplayError> {
     let rules = match &options.rules {

@@ -102,6 +102,8 @@ pub fn sign_up_email(info: &UserSignUpInfo) -> Option<String> {
     })
 }
 
+mod trace_steps;
+
 impl StartPolicy {
     pub fn new(rules: &AttributeCollectionStartRules) -> Self {
         let rules = rules
@@ -120,8 +122,10 @@ impl StartPolicy {
         let mut inputs = AttributeValues::new();
         for rule in &self.rules {
             if !rule.applies(&sign_up) {
+                entra_extensions::trace::step(|| trace_steps::skipped(rule, &sign_up));
                 continue;
             }
+            entra_extensions::trace::step(|| trace_steps::applied(rule, &sign_up));
             matched.push(rule.name.clone());
             match &rule.action {
                 RuleAction::Block(text) => {

@@ -13,6 +13,7 @@ pub mod extension;
 mod policy;
 pub mod rules;
 mod start;
+mod trace_steps;
 mod uniqueness;
 
 use std::sync::Arc;
@@ -231,7 +232,12 @@ impl AttributeCollectionSubmit {
             };
             let entry = &mut working[slot];
             rule.normalize(&mut entry.current);
-            match rule.check(&mut entry.current) {
+            let checked = rule.check(&mut entry.current);
+            entra_extensions::trace::step(|| {
+                let lookup = checked.is_ok() && rule.unique && !entry.current.is_empty();
+                trace_steps::checked(rule, name, &entry.sent, &entry.current, checked, lookup)
+            });
+            match checked {
                 Err(check) => match rule.violation(check) {
                     Violation::Block => blocks.push(rule.block.page(locale)),
                     Violation::Error => {
@@ -271,7 +277,14 @@ impl AttributeCollectionSubmit {
         let holders = match &self.graph {
             Some(graph) if !lookups.is_empty() => {
                 futures::future::join_all(lookups.iter().map(|lookup| {
-                    uniqueness::holder(graph, &lookup.property, &lookup.literal, budget.deadline())
+                    let source = format!("uniqueness:{}", working[lookup.slot].name);
+                    let holder = uniqueness::holder(
+                        graph,
+                        &lookup.property,
+                        &lookup.literal,
+                        budget.deadline(),
+                    );
+                    async move { entra_extensions::trace::graph_source(&source, holder).await }
                 }))
                 .await
             }
@@ -280,6 +293,10 @@ impl AttributeCollectionSubmit {
         for (lookup, holder) in lookups.iter().zip(holders) {
             let rule = &self.policy.attributes[lookup.rule];
             let entry = &mut working[lookup.slot];
+            entra_extensions::trace::step(|| {
+                let source = format!("uniqueness:{}", entry.name);
+                trace_steps::uniqueness(rule, &entry.name, &source, &holder)
+            });
             match holder {
                 Holder::Free => {}
                 Holder::Taken => match rule.on_invalid {

@@ -20,6 +20,7 @@ pub mod extension;
 pub mod marker;
 pub mod rules;
 pub mod template;
+mod trace_steps;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -284,11 +285,13 @@ impl EmailOtpSend {
         let delivery = self
             .send_once(request, &message, budget, &mut fallback)
             .await;
-        Decision {
+        let decision = Decision {
             delivery,
             locale,
             fallback,
-        }
+        };
+        entra_extensions::trace::step(|| trace_steps::decided(request, &decision));
+        decision
     }
 
     /// Claims the code, sends it, then confirms or releases the claim (see [`marker`]).

@@ -8,6 +8,7 @@
 //! only here: one mints an Entra-shaped extension token, the others serve sample callout bodies, so
 //! the commands printed at start work without any Azure or AWS account.
 
+pub mod playground;
 pub mod reactions;
 pub mod samples;
 
@@ -66,6 +67,8 @@ pub struct LocalHostOptions {
     /// Run the worker and the poller on the embedded queue (off: messages stay queued, e.g. to
     /// measure the receiver alone).
     pub reactions: bool,
+    /// Where the playground's "save as test case" writes cases (`entra-hooks test <dir>`).
+    pub cases_dir: PathBuf,
 }
 
 impl Default for LocalHostOptions {
@@ -78,6 +81,7 @@ impl Default for LocalHostOptions {
             audit_records: DEFAULT_AUDIT_RECORDS,
             state_dir: PathBuf::from(".local"),
             reactions: true,
+            cases_dir: PathBuf::from("rules"),
         }
     }
 }
@@ -91,6 +95,11 @@ pub struct Route {
 
 /// Every route served, in banner order.
 pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/",
+        what: "the rules playground: send callouts, see the token, answer and rule trace (local only)",
+    },
     Route {
         method: "GET",
         path: "/health",
@@ -185,12 +194,18 @@ impl LocalHost {
             &rules,
             options.reactions,
         )?;
-        let app = app(&sandbox, &rules, &options.mail_dir)?
+        let rules_origin = rules.describe();
+        let app = app_with_playground(&sandbox, rules, &options.mail_dir, &options.cases_dir)?
             .merge(reactions::receiver_router(
                 &sandbox,
                 reactions.queue.clone(),
             ))
-            .merge(reactions::queue_router(reactions.queue.clone()));
+            .merge(reactions::queue_router(reactions.queue.clone()))
+            // Last, so it covers every route above: /local/* and the page are for this machine.
+            .layer(axum::middleware::from_fn_with_state(
+                options.bind.ip(),
+                playground::refuse_unless_loopback,
+            ));
         let listener = tokio::net::TcpListener::bind(options.bind)
             .await
             .with_context(|| {
@@ -221,7 +236,7 @@ impl LocalHost {
             sandbox,
             addr,
             mail_dir: options.mail_dir,
-            rules_origin: rules.describe(),
+            rules_origin,
             audit_config,
             reactions,
             shutdown: Some(tx),
@@ -269,6 +284,9 @@ impl LocalHost {
         text.push_str(&format!(
             "  mail folder       {}\n",
             self.mail_dir.display()
+        ));
+        text.push_str(&format!(
+            "  playground        {base}/  (open it in a browser)\n"
         ));
         text.push_str(&format!("  functions         {base}\n"));
         for route in ROUTES {
@@ -363,8 +381,9 @@ impl Drop for LocalHost {
 pub enum RulesSource {
     /// One file for all functions.
     File(RulesFile, PathBuf),
-    /// Each function's shipped example, under the workspace's `functions/` folder.
-    Examples(PathBuf),
+    /// Each function's shipped example, under the workspace's `functions/` folder; a function
+    /// whose example was edited in the playground uses the edited text.
+    Examples(PathBuf, std::collections::BTreeMap<String, RulesFile>),
 }
 
 impl RulesSource {
@@ -374,6 +393,7 @@ impl RulesSource {
             Some(path) => Ok(Self::File(RulesFile::load(path)?, path.to_path_buf())),
             None => Ok(Self::Examples(
                 Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+                std::collections::BTreeMap::new(),
             )),
         }
     }
@@ -385,18 +405,48 @@ impl RulesSource {
                 file.clone(),
                 path.parent().map(Path::to_path_buf).unwrap_or_default(),
             )),
-            Self::Examples(functions) => {
+            Self::Examples(functions, edited) => {
                 let dir = functions.join(function);
+                if let Some(file) = edited.get(function) {
+                    return Ok((file.clone(), dir));
+                }
                 let path = dir.join("rules.example.toml");
                 Ok((RulesFile::load(&path)?, dir))
             }
         }
     }
 
+    /// The file `function`'s rules are read from (and the playground saves to).
+    pub fn path_for(&self, function: &str) -> PathBuf {
+        match self {
+            Self::File(_, path) => path.clone(),
+            Self::Examples(functions, _) => functions.join(function).join("rules.example.toml"),
+        }
+    }
+
+    /// This source with `function`'s file replaced by `text` (checked as a rules file, not yet
+    /// as the function's section: building the functions does that).
+    pub fn with_text(
+        &self,
+        function: &str,
+        text: &str,
+    ) -> Result<Self, entra_extensions::RulesError> {
+        let path = self.path_for(function);
+        let file = RulesFile::parse(text, path.display().to_string())?;
+        Ok(match self {
+            Self::File(..) => Self::File(file, path),
+            Self::Examples(functions, edited) => {
+                let mut edited = edited.clone();
+                edited.insert(function.to_owned(), file);
+                Self::Examples(functions.clone(), edited)
+            }
+        })
+    }
+
     fn describe(&self) -> String {
         match self {
             Self::File(_, path) => path.display().to_string(),
-            Self::Examples(_) => "functions/*/rules.example.toml (the shipped examples)".into(),
+            Self::Examples(..) => "functions/*/rules.example.toml (the shipped examples)".into(),
         }
     }
 }
@@ -404,12 +454,46 @@ impl RulesSource {
 /// The local-only routes' state.
 struct LocalRoutes {
     sandbox: Arc<Sandbox>,
-    password_key: PasswordContextKey,
+    password_key: Arc<PasswordContextKey>,
     graph: GraphClient,
 }
 
 /// Every function router merged, plus health and the local-only helpers.
 pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyhow::Result<Router> {
+    let password_key = Arc::new(PasswordContextKey::generate()?);
+    let functions = functions_router(sandbox, rules, mail_dir, &password_key)?;
+    local_routes(sandbox, password_key, functions)
+}
+
+/// [`app`] with the playground: the functions are rebuilt when the page saves the rules, and every
+/// extension route answers with the current build.
+fn app_with_playground(
+    sandbox: &Arc<Sandbox>,
+    rules: RulesSource,
+    mail_dir: &Path,
+    cases_dir: &Path,
+) -> anyhow::Result<Router> {
+    let password_key = Arc::new(PasswordContextKey::generate()?);
+    let functions = functions_router(sandbox, &rules, mail_dir, &password_key)?;
+    let playground = Arc::new(playground::Playground::new(
+        sandbox.clone(),
+        rules,
+        functions,
+        mail_dir.to_path_buf(),
+        password_key.clone(),
+        cases_dir.to_path_buf(),
+    ));
+    let dispatch = playground::dispatch_router(playground.clone());
+    Ok(local_routes(sandbox, password_key, dispatch)?.merge(playground::router(playground)))
+}
+
+/// The five extension functions built from `rules` (the part the playground rebuilds).
+pub(crate) fn functions_router(
+    sandbox: &Arc<Sandbox>,
+    rules: &RulesSource,
+    mail_dir: &Path,
+    password_key: &PasswordContextKey,
+) -> anyhow::Result<Router> {
     let http = reqwest::Client::builder()
         .build()
         .context("building the HTTP client")?;
@@ -466,7 +550,6 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
     let (file, rules_dir) = rules.for_function("password-submit")?;
     let password_rules: password_submit::PasswordSubmitRules =
         file.section(password_submit::SECTION)?;
-    let password_key = PasswordContextKey::generate()?;
     let decryptor = password_submit::PasswordContextDecryptor::from_pem(&SecretValue::new(
         password_key.private_key_pem(),
     ))?;
@@ -479,14 +562,7 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
         password_submit::PasswordMigration::new(password_rules, decryptor, Arc::new(store));
     let password = Arc::new(password_submit::PasswordSubmit::new(guard(), migration));
 
-    let local = Arc::new(LocalRoutes {
-        sandbox: sandbox.clone(),
-        password_key,
-        graph: sandbox_graph(sandbox)?,
-    });
-
     Ok(Router::new()
-        .route("/health", get(health))
         .merge(token_issuance_start::router(token_issuance, MAX_BODY_BYTES))
         .merge(attribute_collection_start::router(
             collection_start,
@@ -497,7 +573,23 @@ pub fn app(sandbox: &Arc<Sandbox>, rules: &RulesSource, mail_dir: &Path) -> anyh
             MAX_BODY_BYTES,
         ))
         .merge(email_otp_send::router(otp, MAX_BODY_BYTES))
-        .merge(password_submit::router(password, MAX_BODY_BYTES))
+        .merge(password_submit::router(password, MAX_BODY_BYTES)))
+}
+
+/// Health, the local-only helpers, and `functions` (the extension routes).
+fn local_routes(
+    sandbox: &Arc<Sandbox>,
+    password_key: Arc<PasswordContextKey>,
+    functions: Router,
+) -> anyhow::Result<Router> {
+    let local = Arc::new(LocalRoutes {
+        sandbox: sandbox.clone(),
+        password_key,
+        graph: sandbox_graph(sandbox)?,
+    });
+    Ok(Router::new()
+        .route("/health", get(health))
+        .merge(functions)
         .merge(
             Router::new()
                 .route("/local/token", get(mint_token))
@@ -563,8 +655,20 @@ async fn sample(
     State(local): State<Arc<LocalRoutes>>,
     UrlPath(function): UrlPath<String>,
 ) -> Response {
-    let config = local.sandbox.config();
-    let body = match function.as_str() {
+    match sample_body(&local.sandbox, &local.password_key, &function) {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(response) => *response,
+    }
+}
+
+/// The sample callout of `function` (`notification` too), or the answer explaining why none.
+pub(crate) fn sample_body(
+    sandbox: &Sandbox,
+    password_key: &PasswordContextKey,
+    function: &str,
+) -> Result<serde_json::Value, Box<Response>> {
+    let config = sandbox.config();
+    let body = match function {
         "token-issuance-start" => samples::token_issuance_start(config),
         "attribute-collection-start" => samples::attribute_collection_start(config),
         "attribute-collection-submit" => samples::attribute_collection_submit(config, "ln-200001"),
@@ -573,7 +677,7 @@ async fn sample(
         "password-submit" => {
             let nonce = uuid::Uuid::new_v4().to_string();
             match encrypt_password_context(
-                local.password_key.certificate_pem(),
+                password_key.certificate_pem(),
                 KeyManagement::RsaOaep256,
                 ContentEncryption::A256Gcm,
                 samples::LEGACY_USERNAME,
@@ -582,18 +686,22 @@ async fn sample(
             ) {
                 Ok(context) => samples::password_submit(config, &context),
                 Err(error) => {
-                    return (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response();
+                    return Err(Box::new(
+                        (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
+                    ));
                 }
             }
         }
         _ => {
-            return (
+            return Err(Box::new(
+                (
                 StatusCode::NOT_FOUND,
                 "no sample for that function; try token-issuance-start, attribute-collection-start, \
                  attribute-collection-submit, email-otp-send or password-submit",
             )
-                .into_response();
+                .into_response(),
+            ));
         }
     };
-    axum::Json(body).into_response()
+    Ok(body)
 }

@@ -34,6 +34,9 @@ struct Args {
     /// Do not run the worker and the poller: queued messages stay queued (to measure the receiver).
     #[arg(long)]
     no_reactions: bool,
+    /// Folder the playground's "save as test case" writes to (run them with `entra-hooks test`).
+    #[arg(long, default_value = "rules")]
+    cases_dir: PathBuf,
 }
 
 #[tokio::main]
@@ -48,6 +51,7 @@ async fn main() -> anyhow::Result<()> {
         audit_records: args.audit_records,
         state_dir: args.state_dir,
         reactions: !args.no_reactions,
+        cases_dir: args.cases_dir,
     })
     .await?;
     println!("{}", host.banner());

@@ -12,6 +12,8 @@
 //! Steps 2-3 run under the call budget: if they have not finished by its deadline, or a store or
 //! extension fails, the configured fallback (default Retry) is answered in time.
 
+mod trace_steps;
+
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Instant;
@@ -231,6 +233,11 @@ impl PasswordMigration {
         budget: CallBudget,
     ) -> Result<Decision, PasswordSubmitActionError> {
         let (action, outcome, fallback) = self.judge(request, context, budget).await;
+        entra_extensions::trace::step(|| {
+            let name = action.action_type();
+            let name = name.rsplit('.').next().unwrap_or(name);
+            trace_steps::decided(self, context, name, outcome, fallback)
+        });
         let response = action.to_response(context.nonce())?;
         Ok(Decision {
             response,

@@ -19,6 +19,10 @@ use tokio::time::Instant;
 
 use crate::directory::{self, DirectoryCache, FetchedUser, GroupRef, Unavailable};
 use crate::extension::{ClaimsContext, ClaimsExtension};
+mod trace_steps;
+
+use entra_extensions::trace;
+
 use crate::rules::{
     ContextField, GroupEmit, GroupFilter, GroupSelection, OnError, Plan, Source,
     TokenIssuanceStartRules,
@@ -239,6 +243,7 @@ impl ClaimsProvider {
                     }),
                 Source::Constant(value) => Resolved::Value(value.clone()),
             };
+            trace::step(|| trace_steps::rule_step(rule, request, &resolved));
             let value = match resolved {
                 Resolved::Value(value) => Some(value),
                 Resolved::Missing => rule.default.clone(),
@@ -345,6 +350,7 @@ impl ClaimsProvider {
         let select = match &self.cache {
             Some(cache) => {
                 if let Some(hit) = cache.user(user_id, &select, now) {
+                    trace::cache_hit("user");
                     return Some(Ok(hit));
                 }
                 // One cached read serves every client application's rules.
@@ -352,7 +358,8 @@ impl ClaimsProvider {
             }
             None => select,
         };
-        Some(match directory::read_user(graph, user_id, select).await {
+        let read = trace::graph_source("user", directory::read_user(graph, user_id, select));
+        Some(match read.await {
             Ok(user) => {
                 let user = Arc::new(user);
                 if let Some(cache) = &self.cache {
@@ -382,9 +389,11 @@ impl ClaimsProvider {
         };
         let now = Instant::now();
         if let Some(hit) = self.cache.as_ref().and_then(|c| c.groups(user_id, now)) {
+            trace::cache_hit("groups");
             return Some(Ok(hit));
         }
-        Some(match directory::read_groups(graph, user_id).await {
+        let read = trace::graph_source("groups", directory::read_groups(graph, user_id));
+        Some(match read.await {
             Ok(groups) => {
                 let groups = Arc::new(groups);
                 if let Some(cache) = &self.cache {

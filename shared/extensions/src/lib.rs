@@ -24,6 +24,7 @@ pub mod runtime;
 #[cfg(feature = "test-support")]
 pub mod testing;
 pub mod token_issuance_start;
+pub mod trace;
 
 pub use attribute_collection_start::{
     AttributeActionError, AttributeCollectionStartAction, AttributeCollectionStartRequest,

@@ -172,6 +172,11 @@ impl RulesFile {
         Ok(file)
     }
 
+    /// The file's text as read (the playground shows and edits it).
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// A file with no sections: every function runs on its defaults.
     pub fn empty() -> Self {
         Self {

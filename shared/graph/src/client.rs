@@ -239,10 +239,28 @@ impl GraphClient {
             let (status, headers, body) = match outcome {
                 Ok(parts) => parts,
                 Err(AttemptFailure::Deadline) => {
+                    crate::observe::notify(|| {
+                        observed_attempt(
+                            &request,
+                            attempt,
+                            None,
+                            started,
+                            Some("abandoned at the caller's deadline".into()),
+                        )
+                    });
                     tracing::warn!(method = %request.method, path = request.url.path(), %client_request_id, attempt, elapsed_ms, "Graph call abandoned at the caller's deadline");
                     return Err(GraphError::DeadlineExceeded);
                 }
                 Err(AttemptFailure::Transport(error)) => {
+                    crate::observe::notify(|| {
+                        observed_attempt(
+                            &request,
+                            attempt,
+                            None,
+                            started,
+                            Some(format!("transport: {error}")),
+                        )
+                    });
                     tracing::warn!(method = %request.method, path = request.url.path(), %client_request_id, attempt, elapsed_ms, error = %error, "Graph call failed in transport");
                     if retry::is_retryable_transport(&error, &request.method)
                         && let Ok(wait) = attempts.next_wait(None)
@@ -257,6 +275,9 @@ impl GraphClient {
                 .get("request-id")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            crate::observe::notify(|| {
+                observed_attempt(&request, attempt, Some(status.as_u16()), started, None)
+            });
             tracing::debug!(method = %request.method, path = request.url.path(), %client_request_id, request_id = request_id.as_deref().unwrap_or(""), attempt, status = status.as_u16(), elapsed_ms, "Graph call");
             if status.is_success() {
                 return Ok(GraphResponse {
@@ -335,6 +356,24 @@ impl GraphClient {
                 .map_err(AttemptFailure::Transport),
             None => exchange.await.map_err(AttemptFailure::Transport),
         }
+    }
+}
+
+/// What [`crate::observe`] reports for one attempt.
+fn observed_attempt(
+    request: &GraphRequest,
+    attempt: u32,
+    status: Option<u16>,
+    started: Instant,
+    error: Option<String>,
+) -> crate::observe::GraphAttempt {
+    crate::observe::GraphAttempt {
+        method: request.method.to_string(),
+        url: request.url.to_string(),
+        attempt,
+        status,
+        elapsed: started.elapsed(),
+        error,
     }
 }
 

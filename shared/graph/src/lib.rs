@@ -37,6 +37,8 @@ mod config;
 mod credential;
 mod error;
 mod groups;
+/// Per-task observation of Graph attempts (rule traces).
+pub mod observe;
 /// `$filter` building helpers (literal quoting).
 pub mod odata;
 mod paging;
