@@ -106,14 +106,6 @@ impl VerifiedCache {
             },
         );
     }
-
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
-    }
 }
 
 fn unix_now() -> u64 {
