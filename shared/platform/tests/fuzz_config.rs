@@ -8,7 +8,6 @@
 //! Mutated files and overrides never panic, stay within a memory bound, and never echo a secret.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use entra_fuzzing::mutate::{apply_bytes, apply_json, arb_json, byte_edits, json_edits, recase};
 use entra_fuzzing::{MemoryBound, bounded, brief, run};
@@ -112,22 +111,14 @@ fn toml_text(document: &Value) -> Option<String> {
     }
 }
 
-/// One scratch file per test thread, rewritten for every case.
-fn scratch_file() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("entra-hooks-fuzz-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let name = format!("{:?}.toml", std::thread::current().id()).replace(['(', ')'], "");
-    dir.join(name)
-}
-
 fn load(
     text: &[u8],
     env: &[(String, String)],
 ) -> Result<Result<CommonConfig, ConfigError>, TestCaseError> {
-    let path = scratch_file();
-    std::fs::File::create(&path)
-        .and_then(|mut file| file.write_all(text))
-        .unwrap();
+    // A fresh temporary file per case, removed when it drops.
+    let mut file = tempfile::NamedTempFile::new().unwrap();
+    file.write_all(text).unwrap();
+    let path = file.path().to_path_buf();
     let size = text.len() + env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
     let result = bounded(size, MEMORY, || {
         load_config_with_env::<CommonConfig, _, _, _>(Some(&path), env.iter().cloned())
