@@ -103,6 +103,10 @@ pub fn run<S>(
             "proptest-regressions",
         ))),
         max_shrink_iters: 4096,
+        // Filters (`prop_filter`) reject a share of generated values; a million-case pass must
+        // not abort on the count of those.
+        max_local_rejects: u32::MAX,
+        max_global_rejects: u32::MAX,
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);

@@ -195,15 +195,25 @@ fn bodies_that_are_not_a_batch_are_refused() {
         file!(),
         256,
         prop_oneof![
-            arb_json()
-                .prop_filter("not an object", |v| !v.is_object())
-                .prop_map(|v| (v, true)),
-            arb_json()
-                .prop_filter("no value array", |v| {
-                    v.as_object()
-                        .is_some_and(|o| o.get("value").is_none_or(Value::is_null))
-                })
-                .prop_map(|v| (v, false)),
+            // Not an object (an object is wrapped in an array).
+            arb_json().prop_map(|v| if v.is_object() {
+                (json!([v]), true)
+            } else {
+                (v, true)
+            }),
+            // An object without a `value` array (or with `value: null`).
+            (arb_json(), any::<bool>()).prop_map(|(v, null)| {
+                let mut object = match v {
+                    Value::Object(object) => object,
+                    other => [("other".to_owned(), other)].into_iter().collect(),
+                };
+                object.remove("value");
+                object.remove("validationTokens");
+                if null {
+                    object.insert("value".into(), Value::Null);
+                }
+                (Value::Object(object), false)
+            }),
         ],
         |(body, not_an_object)| {
             let text = serde_json::to_vec(&body).unwrap();
