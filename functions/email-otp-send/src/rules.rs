@@ -206,7 +206,12 @@ impl ValidateRules for EmailOtpSendRules {
         if !self.templates.is_empty() {
             let default = self.default_locale();
             if !seen.contains_key(&default) {
-                let span = self.default_locale.as_ref().map(Spanned::span);
+                // Without a default_locale key, the templates are where the fix goes.
+                let span = self
+                    .default_locale
+                    .as_ref()
+                    .or_else(|| self.templates.keys().next())
+                    .map(Spanned::span);
                 report.error(
                     format!("{SECTION}.default_locale"),
                     span,
@@ -408,6 +413,21 @@ mod tests {
 
     fn problems(text: &str) -> String {
         load(text).expect_err("the rules must be refused")
+    }
+
+    /// Found by tests/tests/fuzz_rules.rs: with default_locale left out, the problem had no
+    /// line and column.
+    #[test]
+    fn a_missing_default_template_is_located_at_the_templates() {
+        let message = problems(
+            "[email_otp_send]\n\n[email_otp_send.templates.de]\nsubject = \"S\"\ntext = \"{code}\"\n",
+        );
+        assert!(
+            message.contains(
+                "rules.toml:3:27: email_otp_send.default_locale: is \"en\", which has no template"
+            ),
+            "{message}"
+        );
     }
 
     #[test]

@@ -150,26 +150,40 @@ impl RulesFile {
         };
         let table: toml::Table =
             toml::from_str(&file.text).map_err(|e| file.toml_error("(document)", &e))?;
-        let unknown: Vec<RulesProblem> = table
+        let unknown: Vec<&String> = table
             .keys()
             .filter(|key| !SECTIONS.contains(&key.as_str()))
+            .collect();
+        if unknown.is_empty() {
+            return Ok(file);
+        }
+        // Where each top-level key is written (its header or dotted key), from the parser's spans:
+        // the first occurrence of the name in the text may be in a comment or a value.
+        let key_starts: Vec<(String, usize)> = toml::de::DeTable::parse(&file.text)
+            .map(|document| {
+                document
+                    .get_ref()
+                    .iter()
+                    .map(|(key, _)| (key.get_ref().to_string(), key.span().start))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unknown: Vec<RulesProblem> = unknown
+            .into_iter()
             .map(|key| RulesProblem {
                 key: key.clone(),
-                position: file
-                    .text
-                    .find(key.as_str())
-                    .map(|at| line_column(&file.text, at)),
+                position: key_starts
+                    .iter()
+                    .find(|(name, _)| name == key)
+                    .map(|(_, at)| line_column(&file.text, *at)),
                 message: "is not a rules section".into(),
                 fix: Some(format!("use one of {}", SECTIONS.join(", "))),
             })
             .collect();
-        if !unknown.is_empty() {
-            return Err(RulesError::Invalid {
-                origin: file.origin.clone(),
-                problems: unknown,
-            });
-        }
-        Ok(file)
+        Err(RulesError::Invalid {
+            origin: file.origin.clone(),
+            problems: unknown,
+        })
     }
 
     /// The file's text as read (the playground shows and edits it).
@@ -366,5 +380,16 @@ mod tests {
             Some(1),
             "{error}"
         );
+    }
+
+    /// Found by tests/tests/fuzz_rules.rs: the position was the first occurrence of the name
+    /// anywhere in the text, here inside the comment on line 1.
+    #[test]
+    fn an_unknown_section_is_located_at_its_header_not_at_an_earlier_mention() {
+        let text = "# a comment naming tokens\n[token_issuance_start]\n\n[tokens]\nx = 1\n";
+        let error = RulesFile::parse(text, "r.toml").unwrap_err();
+        assert_eq!(error.problems()[0].key, "tokens");
+        assert_eq!(error.problems()[0].position, Some((4, 2)), "{error}");
+        assert!(error.to_string().contains("r.toml:4:2: tokens"), "{error}");
     }
 }

@@ -189,6 +189,13 @@ impl NotificationBatch {
             #[serde(rename = "validationTokens", default)]
             validation_tokens: Option<Vec<Value>>,
         }
+        // serde reads a struct from a JSON array too (`[[...]]` would be a batch); a collection is
+        // an object, so any other JSON value has no `value` array.
+        if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body)
+                .map_err(|e| BatchError::NotJson(e.to_string()))?;
+            return Err(BatchError::NoValue);
+        }
         let raw: Raw =
             serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
         let items = raw.value.ok_or(BatchError::NoValue)?;
@@ -359,5 +366,20 @@ mod tests {
                 .items
                 .is_empty()
         );
+    }
+
+    /// Found by tests/fuzz_notifications.rs: serde read the collection struct from an array, so
+    /// `[[{...}]]` was a batch of that item.
+    #[test]
+    fn a_json_array_is_not_a_collection() {
+        let item = r#"{"subscriptionId":"s","changeType":"updated","resource":"Users/1"}"#;
+        assert!(matches!(
+            NotificationBatch::parse(format!(" [[{item}]]").as_bytes()),
+            Err(BatchError::NoValue)
+        ));
+        assert!(matches!(
+            NotificationBatch::parse(b"[["),
+            Err(BatchError::NotJson(_))
+        ));
     }
 }

@@ -363,6 +363,21 @@ fn invalid_toml_reports_the_line() {
     assert!(message.contains("line 2"), "{message}");
 }
 
+/// Found by tests/fuzz_config.rs: toml's error text quotes the offending line, so a syntax error
+/// next to a literal secret printed the secret at start-up.
+#[test]
+fn a_syntax_error_does_not_quote_the_line_it_is_on() {
+    let secret = "Zx8~hunter2.s3cr3t";
+    let (_dir, path) = config_file(&format!(
+        "{MINIMAL}\n[graph]\nclient_id = \"{GRAPH_CLIENT_ID}\"\nsecret = \"literal:{secret}\" junk\n"
+    ));
+    let err = load(&path, &[]).unwrap_err();
+    assert!(matches!(err, ConfigError::Syntax { .. }), "{err:?}");
+    let message = err.to_string();
+    assert!(!message.contains(secret), "{message}");
+    assert!(message.contains("line 11, column 39"), "{message}");
+}
+
 #[test]
 fn an_unreadable_file_names_the_path() {
     let err = load(Path::new("/nonexistent/entra-hooks.toml"), &[]).unwrap_err();

@@ -140,6 +140,11 @@ impl TokenValidator {
         let header_json = URL_SAFE_NO_PAD
             .decode(header)
             .map_err(|_| TokenRejection::Malformed)?;
+        // serde reads a struct from a JSON array too (`["none", "kid", null]`); a JOSE header is
+        // an object (RFC 7515 4), so anything else is malformed, not judged by its `alg`.
+        if header_json.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(TokenRejection::Malformed);
+        }
         let header: JoseHeader<'_> =
             serde_json::from_slice(&header_json).map_err(|_| TokenRejection::Malformed)?;
         match header.alg.as_deref() {

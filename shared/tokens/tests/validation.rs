@@ -477,6 +477,18 @@ async fn bad_token_corpus_is_rejected_with_the_expected_kind() {
             "malformed",
         ),
         (
+            // Found by tests/fuzz_tokens.rs: serde read the array as the header struct and judged
+            // its `alg`, answering algorithm_not_allowed.
+            "header is a JSON array with one element per header member",
+            format!(
+                "{}.{}.{}",
+                encode_json(&json!(["none", "kid", null])),
+                parts[1],
+                parts[2]
+            ),
+            "malformed",
+        ),
+        (
             "header without alg",
             with_header(&good, |h| {
                 h.remove("alg");

@@ -240,8 +240,23 @@ fn read_file(path: &Path) -> Result<toml::Table, ConfigError> {
     text.parse::<toml::Table>()
         .map_err(|err| ConfigError::Syntax {
             path: path.to_path_buf(),
-            message: err.to_string().trim_end().to_owned(),
+            message: syntax_message(&text, &err),
         })
+}
+
+/// Where and why the file is not TOML. toml's own `Display` quotes the offending line, which can
+/// hold a secret (`secret = "literal:..."`), so only the position and the reason are kept.
+fn syntax_message(text: &str, err: &toml::de::Error) -> String {
+    let reason = err.message().trim_end();
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {reason}")
+        }
+        None => reason.to_owned(),
+    }
 }
 
 /// Apply `ENTRA_HOOKS_*` pairs to `table`; returns which dotted key each variable set.
