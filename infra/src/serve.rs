@@ -20,8 +20,8 @@ use axum::routing::get;
 use email_otp_send::{EmailOtpSendConfig, IdempotencyConfig};
 use entra_extensions::rules_file::RulesFile;
 use entra_platform::config::{
-    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, MetricsConfig,
-    TenantConfig, ValidationReport,
+    AuthConfig, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, MetricsConfig, TenantConfig,
+    ValidationReport,
 };
 use entra_platform::{CommonConfig, MailerConfig, StoreConfig, Validate};
 use serde::Deserialize;
@@ -69,7 +69,7 @@ impl ServeConfig {
             limits: self.limits.clone(),
             log: self.log.clone(),
             rules: self.rules.clone(),
-            metrics: self.metrics.clone(),
+            metrics: self.metrics,
         }
     }
 
@@ -86,7 +86,7 @@ impl ServeConfig {
             store: self.store.clone(),
             idempotency: self.idempotency.clone(),
             rules: self.rules.clone(),
-            metrics: self.metrics.clone(),
+            metrics: self.metrics,
         })
     }
 }
@@ -138,15 +138,14 @@ pub async fn build(config: &ServeConfig, rules: &RulesFile) -> anyhow::Result<Se
     )
     .map_err(anyhow::Error::from_boxed)
     .with_context(|| start_error("attribute-collection-start"))?;
-    let collection_submit =
-        attribute_collection_submit::AttributeCollectionSubmit::from_config(
-            &common,
-            rules,
-            http.clone(),
-        )
-        .await
-        .map_err(anyhow::Error::from_boxed)
-        .with_context(|| start_error("attribute-collection-submit"))?;
+    let collection_submit = attribute_collection_submit::AttributeCollectionSubmit::from_config(
+        &common,
+        rules,
+        http.clone(),
+    )
+    .await
+    .map_err(anyhow::Error::from_boxed)
+    .with_context(|| start_error("attribute-collection-submit"))?;
 
     let mut functions = vec![
         "token-issuance-start",

@@ -70,7 +70,10 @@ impl Issuer {
 
     /// A v2 extension-callback token as Entra issues it; `edit` changes claims before signing.
     fn token(&self, edit: impl FnOnce(&mut Value)) -> String {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let mut claims = json!({
             "aud": EXTENSION_APP,
             "iss": format!("https://{TENANT}.ciamlogin.com/{TENANT}/v2.0"),
@@ -302,10 +305,7 @@ async fn stops_on_sigterm_after_answering() {
     assert_eq!(status, 200);
 
     let pid = served.child.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(killed.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let status = loop {

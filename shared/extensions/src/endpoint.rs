@@ -71,8 +71,8 @@ impl CalloutGuard {
             .flatten()
             .map(ToString::to_string)
             .collect();
-        let validator = TokenValidator::new(policy, keys)
-            .with_verified_cache(config.auth.verified_token_cache);
+        let validator =
+            TokenValidator::new(policy, keys).with_verified_cache(config.auth.verified_token_cache);
         Ok(Self::new(validator, allowed).with_metrics(MetricsSink::from_config(&config.metrics)))
     }
 

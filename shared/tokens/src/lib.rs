@@ -37,10 +37,10 @@ mod validator;
 mod verified_cache;
 
 pub use keys::{KeySet, KeySetError, KeySetOptions};
-pub use verified_cache::DEFAULT_VERIFIED_CACHE_ENTRIES;
 pub use policy::{
     CallerPolicy, ENTRA_EXTENSION_CALLER_APP_ID, GRAPH_CHANGE_TRACKING_APP_ID, MAX_LEEWAY,
     TokenVersion,
 };
 pub use rejection::TokenRejection;
 pub use validator::{MAX_TOKEN_BYTES, TokenValidator, ValidatedCaller};
+pub use verified_cache::DEFAULT_VERIFIED_CACHE_ENTRIES;

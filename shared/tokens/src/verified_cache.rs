@@ -81,7 +81,10 @@ impl VerifiedCache {
         let not_before = caller
             .claims()
             .get("nbf")
-            .and_then(|nbf| nbf.as_u64().or_else(|| nbf.as_f64().map(|f| f.ceil() as u64)))
+            .and_then(|nbf| {
+                nbf.as_u64()
+                    .or_else(|| nbf.as_f64().map(|f| f.ceil() as u64))
+            })
             .unwrap_or(0);
         let now = unix_now();
         if self.capacity == 0 || now >= expires {

@@ -118,7 +118,12 @@ async fn more_tokens_than_entries_are_all_still_validated() {
     let sandbox = Sandbox::start_default().await.unwrap();
     let validator = cached_validator(&sandbox, eager_options(), Duration::from_secs(300));
     let tokens: Vec<String> = (0..20)
-        .map(|n| sandbox.extension_token().claim("uti", format!("t{n}")).sign())
+        .map(|n| {
+            sandbox
+                .extension_token()
+                .claim("uti", format!("t{n}"))
+                .sign()
+        })
         .collect();
     for _ in 0..2 {
         for token in &tokens {
