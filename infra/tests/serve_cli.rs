@@ -133,16 +133,21 @@ fn serve(issuer: &Issuer, rules: &str) -> Served {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let address = line
-        .trim()
-        .strip_prefix("listening on http://")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+    // Logs go to stdout too (as in Lambda): find the line that names the address, then keep
+    // draining the pipe so the server never blocks on a full one.
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let address = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("listening on http://")
+                .map(str::to_owned)
+        })
+        .expect("serve printed its address")
         .parse()
         .unwrap();
+    std::thread::spawn(move || lines.for_each(drop));
     Served {
         child,
         address,

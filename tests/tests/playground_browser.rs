@@ -4,7 +4,7 @@
 //! a Graph fault and sees the fallback; saves a test case that `entra-hooks test` then passes.
 //!
 //! Needs `chromium` and `chromium-driver` (Debian packages; `.ci/run` installs them). Without
-//! chromedriver the test says so loudly and returns, unless `ENTRA_HOOKS_REQUIRE_BROWSER=1`
+//! chromedriver the test says so loudly and returns, unless `REQUIRE_BROWSER_TESTS=1`
 //! (set by CI), in which case it fails.
 
 use std::net::SocketAddr;
@@ -23,15 +23,15 @@ fn chromedriver() -> Option<PathBuf> {
     if path.is_file() {
         return Some(path);
     }
-    if std::env::var("ENTRA_HOOKS_REQUIRE_BROWSER").as_deref() == Ok("1") {
+    if std::env::var("REQUIRE_BROWSER_TESTS").as_deref() == Ok("1") {
         panic!(
-            "ENTRA_HOOKS_REQUIRE_BROWSER=1 but {CHROMEDRIVER} is missing: apt-get install -y chromium chromium-driver"
+            "REQUIRE_BROWSER_TESTS=1 but {CHROMEDRIVER} is missing: apt-get install -y chromium chromium-driver"
         );
     }
     eprintln!(
         "\n\n**********************************************************************\n\
          playground_browser: SKIPPED: install chromium chromium-driver\n\
-         (apt-get install -y chromium chromium-driver; CI sets ENTRA_HOOKS_REQUIRE_BROWSER=1)\n\
+         (apt-get install -y chromium chromium-driver; CI sets REQUIRE_BROWSER_TESTS=1)\n\
          **********************************************************************\n"
     );
     None
