@@ -36,6 +36,26 @@ pub enum BatchError {
     NoValue,
 }
 
+/// Longest parser message kept in a [`BatchError::NotJson`]: serde quotes the offending value
+/// (`invalid type: string "...", expected a sequence`), and a caller's string must not make our
+/// log lines as long as it likes.
+pub const MAX_ERROR_DETAIL_CHARS: usize = 160;
+
+impl BatchError {
+    fn not_json(error: serde_json::Error) -> Self {
+        let message = error.to_string();
+        if message.chars().count() <= MAX_ERROR_DETAIL_CHARS {
+            return Self::NotJson(message);
+        }
+        let kept: String = message.chars().take(MAX_ERROR_DETAIL_CHARS).collect();
+        Self::NotJson(format!(
+            "{kept}… (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    }
+}
+
 /// A change notification (`changeType` present).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -192,12 +212,10 @@ impl NotificationBatch {
         // serde reads a struct from a JSON array too (`[[...]]` would be a batch); a collection is
         // an object, so any other JSON value has no `value` array.
         if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-            serde_json::from_slice::<serde::de::IgnoredAny>(body)
-                .map_err(|e| BatchError::NotJson(e.to_string()))?;
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(BatchError::not_json)?;
             return Err(BatchError::NoValue);
         }
-        let raw: Raw =
-            serde_json::from_slice(body).map_err(|e| BatchError::NotJson(e.to_string()))?;
+        let raw: Raw = serde_json::from_slice(body).map_err(BatchError::not_json)?;
         let items = raw.value.ok_or(BatchError::NoValue)?;
         Ok(NotificationBatch {
             items: items.into_iter().map(Item::read).collect(),
@@ -266,6 +284,18 @@ mod tests {
             .join("../../tests/vectors/change-notifications")
             .join(name);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// Found by the long fuzz pass: serde quotes the offending value in full, so a long string
+    /// where the `value` array belongs made an error message as long as the caller liked.
+    #[test]
+    fn a_long_quoted_value_does_not_make_a_long_error() {
+        let body = format!(r#"{{"value":"{}"}}"#, "x".repeat(5_000));
+        let error = NotificationBatch::parse(body.as_bytes()).unwrap_err();
+        let message = error.to_string();
+        assert!(matches!(error, BatchError::NotJson(_)), "{message}");
+        assert!(message.chars().count() < 300, "{} chars", message.len());
+        assert!(message.contains("line 1"), "{message}");
     }
 
     #[test]
