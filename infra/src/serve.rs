@@ -75,19 +75,12 @@ impl ServeConfig {
 
     /// email-otp-send's configuration, when `[mailer]` says where codes go.
     pub fn email_otp_send(&self) -> Option<EmailOtpSendConfig> {
-        Some(EmailOtpSendConfig {
-            tenant: self.tenant.clone(),
-            extension: self.extension.clone(),
-            auth: self.auth.clone(),
-            graph: self.graph.clone(),
-            limits: self.limits.clone(),
-            log: self.log.clone(),
-            mailer: self.mailer.clone()?,
-            store: self.store.clone(),
-            idempotency: self.idempotency.clone(),
-            rules: self.rules.clone(),
-            metrics: self.metrics,
-        })
+        Some(EmailOtpSendConfig::from_common(
+            self.common(),
+            self.mailer.clone()?,
+            self.store.clone(),
+            self.idempotency.clone(),
+        ))
     }
 }
 

@@ -121,6 +121,39 @@ impl EmailOtpSendConfig {
         }
     }
 
+    /// The configuration of a host that reads the common sections with others of its own
+    /// (`entra-hooks serve`): the inverse of [`EmailOtpSendConfig::common`].
+    pub fn from_common(
+        common: CommonConfig,
+        mailer: MailerConfig,
+        store: StoreConfig,
+        idempotency: IdempotencyConfig,
+    ) -> Self {
+        let CommonConfig {
+            tenant,
+            extension,
+            auth,
+            graph,
+            limits,
+            log,
+            rules,
+            metrics,
+        } = common;
+        Self {
+            tenant,
+            extension,
+            auth,
+            graph,
+            limits,
+            log,
+            mailer,
+            store,
+            idempotency,
+            rules,
+            metrics,
+        }
+    }
+
     /// Whether any configured adapter talks to AWS.
     pub fn needs_aws(&self) -> bool {
         self.mailer.needs_aws()
