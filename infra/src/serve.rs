@@ -113,8 +113,7 @@ pub struct Served {
 /// Builds every extension function from `config` and `rules`, as their Lambda entry points do.
 pub async fn build(config: &ServeConfig, rules: &RulesFile) -> anyhow::Result<Served> {
     let common = config.common();
-    let http = reqwest::Client::builder()
-        .build()
+    let http = entra_platform::https::default_client()
         .context("building the HTTP client for the tenant's signing keys")?;
     let max_body = common.limits.max_body_bytes;
     let start_error = |function: &str| format!("setting up {function}");

@@ -9,7 +9,9 @@
 //! validation and the handler. Target: < 20 ms.
 //!
 //! Run: `cargo build --release -p token-issuance-start && cargo bench -p entra-hooks-e2e --bench cold_start`
-//! (`COLD_START_RUNS` sets the number of processes, default 30; `COLD_START_BIN` the binary).
+//! (`COLD_START_RUNS` sets the number of processes, default 30; `COLD_START_BIN` the binary;
+//! `COLD_START_BASELINE` a second binary, e.g. the build before a change, started alternately with
+//! the first in the same run so both see the same machine).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -202,32 +204,17 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-fn main() {
-    let runs: usize = std::env::var("COLD_START_RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(30);
-    let bin = binary();
-    if !bin.exists() {
-        eprintln!(
-            "{} does not exist: build it first with `cargo build --release -p token-issuance-start` (or set COLD_START_BIN)",
-            bin.display()
-        );
-        std::process::exit(2);
-    }
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        let sandbox = Sandbox::start_default().await.unwrap();
-        let mut totals = Vec::with_capacity(runs);
-        let mut inits = Vec::with_capacity(runs);
-        for run in 0..runs {
-            let (total, init, response) = one_cold_start(&sandbox, &bin).await;
-            assert_eq!(response["statusCode"], 200, "run {run}: {response}");
-            totals.push(total);
-            inits.push(init);
-        }
-        totals.sort();
-        inits.sort();
+/// Exec → first response and exec → first poll, over the runs of one binary.
+#[derive(Default)]
+struct Samples {
+    totals: Vec<Duration>,
+    inits: Vec<Duration>,
+}
+
+impl Samples {
+    fn report(mut self, bin: &std::path::Path, runs: usize) {
+        self.totals.sort();
+        self.inits.sort();
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
         println!(
             "cold start of {} over {runs} processes (exec -> response received)",
@@ -235,15 +222,56 @@ fn main() {
         );
         println!(
             "  exec -> first response: p50 {:.2} ms, p90 {:.2} ms, min {:.2} ms, max {:.2} ms",
-            ms(percentile(&totals, 0.5)),
-            ms(percentile(&totals, 0.9)),
-            ms(totals[0]),
-            ms(totals[totals.len() - 1])
+            ms(percentile(&self.totals, 0.5)),
+            ms(percentile(&self.totals, 0.9)),
+            ms(self.totals[0]),
+            ms(self.totals[self.totals.len() - 1])
         );
         println!(
             "  exec -> first poll of the Runtime API (init): p50 {:.2} ms, p90 {:.2} ms",
-            ms(percentile(&inits, 0.5)),
-            ms(percentile(&inits, 0.9))
+            ms(percentile(&self.inits, 0.5)),
+            ms(percentile(&self.inits, 0.9))
         );
+    }
+}
+
+fn main() {
+    let runs: usize = std::env::var("COLD_START_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(30);
+    let mut bins = vec![binary()];
+    if let Some(baseline) = std::env::var_os("COLD_START_BASELINE") {
+        bins.push(PathBuf::from(baseline));
+    }
+    for bin in &bins {
+        if !bin.exists() {
+            eprintln!(
+                "{} does not exist: build it first with `cargo build --release -p token-issuance-start` (or set COLD_START_BIN)",
+                bin.display()
+            );
+            std::process::exit(2);
+        }
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let sandbox = Sandbox::start_default().await.unwrap();
+        let mut samples: Vec<Samples> = bins.iter().map(|_| Samples::default()).collect();
+        for run in 0..runs {
+            for (bin, samples) in bins.iter().zip(samples.iter_mut()) {
+                let (total, init, response) = one_cold_start(&sandbox, bin).await;
+                assert_eq!(
+                    response["statusCode"],
+                    200,
+                    "run {run} of {}: {response}",
+                    bin.display()
+                );
+                samples.totals.push(total);
+                samples.inits.push(init);
+            }
+        }
+        for (bin, samples) in bins.iter().zip(samples) {
+            samples.report(bin, runs);
+        }
     });
 }

@@ -15,7 +15,7 @@ use entra_platform::{init_tracing, load_config};
 async fn main() -> Result<(), lambda_http::Error> {
     let config: EmailOtpSendConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
-    let http = reqwest::Client::builder().build()?;
+    let http = entra_platform::https::default_client()?;
     let app = Arc::new(config.build(http).await?);
     lambda_http::run(router(app, config.limits.max_body_bytes)).await
 }

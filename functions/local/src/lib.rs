@@ -494,9 +494,7 @@ pub(crate) fn functions_router(
     mail_dir: &Path,
     password_key: &PasswordContextKey,
 ) -> anyhow::Result<Router> {
-    let http = reqwest::Client::builder()
-        .build()
-        .context("building the HTTP client")?;
+    let http = entra_platform::https::default_client().context("building the HTTP client")?;
     let config = sandbox.config();
     // One key cache for every function, as one Lambda per function would each have their own.
     let keys = KeySet::new(sandbox.discovery_url(), http);

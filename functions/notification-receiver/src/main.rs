@@ -15,7 +15,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     } else {
         None
     };
-    let http = reqwest::Client::builder().build()?;
+    let http = entra_platform::https::default_client()?;
     let receiver = Arc::new(config.build(http, aws.as_ref()).await?);
     lambda_http::run(router(receiver, MAX_BODY_BYTES)).await
 }

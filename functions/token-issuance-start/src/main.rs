@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config: CommonConfig = load_config(None)?;
     init_tracing(config.log.format, config.log.level.as_deref())?;
     let rules = rules_file(&config)?;
-    let http = reqwest::Client::builder().build()?;
+    let http = entra_platform::https::default_client()?;
     let app = TokenIssuanceStart::from_config(&config, &rules, http).await?;
     lambda_http::run(router(Arc::new(app), config.limits.max_body_bytes)).await
 }

@@ -142,7 +142,9 @@ pub async fn graph_client_for(
     )
     .with_authority_host(url("authority_host", graph.authority_host())?)
     .with_graph_base_url(url("base_url", graph.base_url())?);
-    Ok(GraphClient::new(graph_config)?)
+    let builder =
+        entra_platform::https::client_builder(entra_platform::https::TrustRoots::from_env());
+    Ok(GraphClient::with_client_builder(graph_config, builder)?)
 }
 
 /// The Graph client described by `[graph]` when `needed` (a rule reads the directory), its secret

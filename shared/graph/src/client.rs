@@ -128,9 +128,20 @@ impl std::fmt::Debug for GraphClient {
 }
 
 impl GraphClient {
-    /// Builds a client with its own connection pool.
+    /// Builds a client with its own connection pool, trusting reqwest's default roots (the system
+    /// store).
     pub fn new(config: GraphConfig) -> Result<Self, ConfigError> {
-        let http = reqwest::Client::builder()
+        Self::with_client_builder(config, reqwest::Client::builder())
+    }
+
+    /// Builds a client with its own connection pool from `builder`, which chose the TLS roots
+    /// (`entra_platform::https` bundles them so a function's cold start reads no trust store);
+    /// Graph's user agent, timeouts and pool settings are added here.
+    pub fn with_client_builder(
+        config: GraphConfig,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<Self, ConfigError> {
+        let http = builder
             .user_agent(concat!("entra-graph/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
             .pool_idle_timeout(Duration::from_secs(90))

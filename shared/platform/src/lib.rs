@@ -6,6 +6,7 @@
 //! - [`secrets`]: the `SecretSource` port with AWS Secrets Manager (cached), environment and file
 //!   adapters, chosen per reference by the `SecretResolver`.
 //! - [`telemetry`]: Lambda-aware tracing set-up and the per-request span middleware.
+//! - [`https`]: outbound HTTPS clients and the roots they trust (bundled, or the system's).
 //! - [`http_error`]: one `HttpError` for every function, a JSON body extractor and the body limit.
 //! - [`constant_time`]: secret comparison without timing leaks.
 //! - [`queue`]: the `MessageQueue` port with SQS and in-memory adapters, for work handed from a
@@ -17,6 +18,7 @@
 pub mod config;
 pub mod constant_time;
 pub mod http_error;
+pub mod https;
 pub mod mailer;
 pub mod queue;
 pub mod rsa_key;
