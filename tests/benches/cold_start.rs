@@ -11,7 +11,8 @@
 //! Run: `cargo build --release -p token-issuance-start && cargo bench -p entra-hooks-e2e --bench cold_start`
 //! (`COLD_START_RUNS` sets the number of processes, default 30; `COLD_START_BIN` the binary;
 //! `COLD_START_BASELINE` a second binary, e.g. the build before a change, started alternately with
-//! the first in the same run so both see the same machine).
+//! the first in the same run so both see the same machine; `COLD_START_PHASES=1` then also prints
+//! the p50 of each init step, read from the function's own "init phases" debug line).
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -143,7 +144,48 @@ fn event(sandbox: &Sandbox, token: &str) -> Value {
     })
 }
 
-async fn one_cold_start(sandbox: &Sandbox, bin: &PathBuf) -> (Duration, Duration, Value) {
+/// One cold start's times; `phases` holds the function's own "init phases" log line when asked for.
+struct ColdStart {
+    total: Duration,
+    init: Duration,
+    response: Value,
+    phases: Option<InitLog>,
+}
+
+/// What the function logged about its init (`entra_platform::telemetry::InitPhases`), with when
+/// it was started, so exec → `main` can be told apart from the steps inside `main`.
+struct InitLog {
+    spawned_unix_us: u128,
+    main_entered_unix_us: u128,
+    total_us: u128,
+    steps: Vec<(String, u128)>,
+}
+
+impl InitLog {
+    fn parse(spawned_unix_us: u128, output: &str) -> Option<Self> {
+        let line = output.lines().find(|line| line.contains("init phases"))?;
+        let value: Value = serde_json::from_str(line).ok()?;
+        let fields = value.get("fields").unwrap_or(&value);
+        let number = |key: &str| fields.get(key)?.as_u64().map(u128::from);
+        let steps = fields
+            .get("phases")?
+            .as_str()?
+            .split(' ')
+            .filter_map(|step| {
+                let (name, us) = step.split_once('=')?;
+                Some((name.to_owned(), us.parse().ok()?))
+            })
+            .collect();
+        Some(Self {
+            spawned_unix_us,
+            main_entered_unix_us: number("main_entered_unix_us")?,
+            total_us: number("total_us")?,
+            steps,
+        })
+    }
+}
+
+async fn one_cold_start(sandbox: &Sandbox, bin: &PathBuf, phases: bool) -> ColdStart {
     let (tx, rx) = oneshot::channel();
     let api = Arc::new(RuntimeApi {
         event: event(sandbox, &sandbox.extension_token().sign()),
@@ -167,19 +209,32 @@ async fn one_cold_start(sandbox: &Sandbox, bin: &PathBuf) -> (Duration, Duration
 
     let config = sandbox.config();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(bin)
-        .env_clear()
+    let spawned_unix_us = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros();
+    let mut command = tokio::process::Command::new(bin);
+    command.env_clear();
+    if phases {
+        // Only the init line at debug; Lambda's level variable would override RUST_LOG.
+        command
+            .env("RUST_LOG", "warn,entra_hooks::init=debug")
+            .stdout(Stdio::piped());
+    } else {
+        command
+            .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
+            .stdout(Stdio::null());
+    }
+    let mut child = command
         .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "token-issuance-start")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "512")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-        .env("AWS_LAMBDA_LOG_LEVEL", "WARN")
         .env("ENTRA_HOOKS_TENANT__ID", &config.tenant_id)
         .env("ENTRA_HOOKS_TENANT__NAME", &config.tenant_name)
         .env("ENTRA_HOOKS_EXTENSION__APP_ID", &config.extension_app_id)
         .env("ENTRA_HOOKS_AUTH__DISCOVERY_URL", sandbox.discovery_url().as_str())
-        .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
         .spawn()
@@ -196,7 +251,21 @@ async fn one_cold_start(sandbox: &Sandbox, bin: &PathBuf) -> (Duration, Duration
         .unwrap_or_default();
     let _ = child.kill().await;
     server.abort();
-    (answered - started, init, response)
+    let phases = match child.stdout.take() {
+        Some(mut stdout) if phases => {
+            use tokio::io::AsyncReadExt;
+            let mut output = String::new();
+            let _ = stdout.read_to_string(&mut output).await;
+            InitLog::parse(spawned_unix_us, &output)
+        }
+        _ => None,
+    };
+    ColdStart {
+        total: answered - started,
+        init,
+        response,
+        phases,
+    }
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -259,19 +328,66 @@ fn main() {
         let mut samples: Vec<Samples> = bins.iter().map(|_| Samples::default()).collect();
         for run in 0..runs {
             for (bin, samples) in bins.iter().zip(samples.iter_mut()) {
-                let (total, init, response) = one_cold_start(&sandbox, bin).await;
+                let start = one_cold_start(&sandbox, bin, false).await;
                 assert_eq!(
-                    response["statusCode"],
+                    start.response["statusCode"],
                     200,
-                    "run {run} of {}: {response}",
-                    bin.display()
+                    "run {run} of {}: {}",
+                    bin.display(),
+                    start.response
                 );
-                samples.totals.push(total);
-                samples.inits.push(init);
+                samples.totals.push(start.total);
+                samples.inits.push(start.init);
             }
         }
         for (bin, samples) in bins.iter().zip(samples) {
             samples.report(bin, runs);
         }
+        if std::env::var_os("COLD_START_PHASES").is_some() {
+            phase_breakdown(&sandbox, &bins[0], runs).await;
+        }
     });
+}
+
+/// p50 of each step of a cold start, from the function's "init phases" line (its debug level on
+/// for that one target only): exec → `main` (loading, allocator and async runtime set-up), each
+/// step inside `main`, `main` ready → first poll (the Runtime API client), and the first
+/// invocation (discovery, JWKS, validation, handler, response).
+async fn phase_breakdown(sandbox: &Sandbox, bin: &PathBuf, runs: usize) {
+    let mut named: Vec<(String, Vec<u128>)> = Vec::new();
+    let mut push = |name: &str, us: u128| match named.iter_mut().find(|(n, _)| n == name) {
+        Some((_, values)) => values.push(us),
+        None => named.push((name.to_owned(), vec![us])),
+    };
+    for run in 0..runs {
+        let start = one_cold_start(sandbox, bin, true).await;
+        assert_eq!(start.response["statusCode"], 200, "phase run {run}");
+        let log = start
+            .phases
+            .unwrap_or_else(|| panic!("{} logged no \"init phases\" line", bin.display()));
+        let exec_to_main = log.main_entered_unix_us.saturating_sub(log.spawned_unix_us);
+        let init_us = start.init.as_micros();
+        push("exec -> main (loader, allocator, tokio)", exec_to_main);
+        for (step, us) in &log.steps {
+            push(&format!("main: {step}"), *us);
+        }
+        push(
+            "main ready -> first poll (Runtime API client)",
+            init_us.saturating_sub(exec_to_main + log.total_us),
+        );
+        push(
+            "first poll -> response (discovery, JWKS, validation, handler)",
+            (start.total - start.init).as_micros(),
+        );
+        push("exec -> first response", start.total.as_micros());
+    }
+    println!(
+        "init breakdown of {} over {runs} processes (p50, its debug line on)",
+        bin.display()
+    );
+    for (name, mut values) in named {
+        values.sort();
+        let p50 = values[values.len() / 2];
+        println!("  {name:<62} {:>7.3} ms", p50 as f64 / 1000.0);
+    }
 }

@@ -9,13 +9,20 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use email_otp_send::{EmailOtpSendConfig, router};
+use entra_platform::telemetry::InitPhases;
 use entra_platform::{init_tracing, load_config};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    let mut init = InitPhases::start();
     let config: EmailOtpSendConfig = load_config(None)?;
+    init.mark("config");
     init_tracing(config.log.format, config.log.level.as_deref())?;
+    init.mark("tracing");
     let http = entra_platform::https::default_client()?;
+    init.mark("http_client");
     let app = Arc::new(config.build(http).await?);
+    init.mark("app");
+    init.log();
     lambda_http::run(router(app, config.limits.max_body_bytes)).await
 }

@@ -9,15 +9,23 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::sync::Arc;
 
 use entra_extensions::runtime::rules_file;
+use entra_platform::telemetry::InitPhases;
 use entra_platform::{CommonConfig, init_tracing, load_config};
 use password_submit::{PasswordSubmit, router};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
+    let mut init = InitPhases::start();
     let config: CommonConfig = load_config(None)?;
+    init.mark("config");
     init_tracing(config.log.format, config.log.level.as_deref())?;
+    init.mark("tracing");
     let rules = rules_file(&config)?;
+    init.mark("rules");
     let http = entra_platform::https::default_client()?;
+    init.mark("http_client");
     let app = PasswordSubmit::from_config(&config, &rules, http).await?;
+    init.mark("app");
+    init.log();
     lambda_http::run(router(Arc::new(app), config.limits.max_body_bytes)).await
 }

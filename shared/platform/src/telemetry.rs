@@ -351,3 +351,86 @@ mod tests {
         assert_eq!(id_from_headers(&headers, &CORRELATION_ID_HEADERS), None);
     }
 }
+
+/// The wall-clock time of each step of a function's init, logged once at debug level as
+/// `"init phases"` (target `entra_hooks::init`) with the time `main` was entered, so a cold start's
+/// breakdown can be read from the function's own log: `AWS_LAMBDA_LOG_LEVEL=DEBUG` or
+/// `RUST_LOG=entra_hooks::init=debug`. The cold-start bench (tests/benches/cold_start.rs,
+/// `COLD_START_PHASES=1`) reads it. Costs two clock reads per step; nothing is written at other levels.
+#[derive(Debug)]
+pub struct InitPhases {
+    entered: Instant,
+    entered_unix_us: u128,
+    last: Instant,
+    phases: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl InitPhases {
+    /// Starts the clock; call first thing in `main`.
+    pub fn start() -> Self {
+        let now = Instant::now();
+        let entered_unix_us = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|since| since.as_micros())
+            .unwrap_or_default();
+        Self {
+            entered: now,
+            entered_unix_us,
+            last: now,
+            phases: Vec::with_capacity(8),
+        }
+    }
+
+    /// Ends the step called `phase` (it began where the previous one ended).
+    pub fn mark(&mut self, phase: &'static str) {
+        let now = Instant::now();
+        self.phases.push((phase, now - self.last));
+        self.last = now;
+    }
+
+    /// `config=120 tracing=85 …`: each step in microseconds, in order.
+    pub fn summary(&self) -> String {
+        self.phases
+            .iter()
+            .map(|(phase, took)| format!("{phase}={}", took.as_micros()))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// Writes the one debug line; call once tracing is set up and before serving.
+    pub fn log(&self) {
+        tracing::debug!(
+            target: "entra_hooks::init",
+            main_entered_unix_us = self.entered_unix_us as u64,
+            total_us = self.entered.elapsed().as_micros() as u64,
+            phases = %self.summary(),
+            "init phases"
+        );
+    }
+}
+
+#[cfg(test)]
+mod init_phases_tests {
+    use super::InitPhases;
+
+    #[test]
+    fn phases_are_listed_in_order_with_their_microseconds() {
+        let mut phases = InitPhases::start();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        phases.mark("config");
+        phases.mark("tracing");
+        let summary = phases.summary();
+        let parts: Vec<(&str, u128)> = summary
+            .split(' ')
+            .map(|part| {
+                let (name, us) = part.split_once('=').unwrap();
+                (name, us.parse().unwrap())
+            })
+            .collect();
+        assert_eq!(parts.len(), 2, "{summary}");
+        assert_eq!(parts[0].0, "config");
+        assert!(parts[0].1 >= 2_000, "{summary}");
+        assert_eq!(parts[1].0, "tracing");
+        assert!(parts[1].1 < parts[0].1, "{summary}");
+    }
+}
