@@ -272,8 +272,10 @@ impl DeviceCodeFlow {
         }
     }
 
-    /// Polls until the person signs in, the flow is refused, or the codes expire. `on_pending` is
-    /// called after each poll that is still waiting (to show the person that the tool is alive).
+    /// Polls until the person signs in, the flow is refused, or the codes expire, waiting the
+    /// interval before every poll (the person needs the time anyway, and a poll right after another
+    /// would earn a `slow_down`). `on_pending` is called after each poll that is still waiting (to
+    /// show the person that the tool is alive).
     pub async fn wait_for_token(
         &self,
         challenge: &DeviceCodeChallenge,
@@ -283,6 +285,8 @@ impl DeviceCodeFlow {
         let expires_at = challenge.issued_at + challenge.expires_in;
         let mut polls = 0u32;
         loop {
+            tokio::time::sleep(interval.min(expires_at.saturating_duration_since(Instant::now())))
+                .await;
             if Instant::now() >= expires_at {
                 return Err(GraphError::Auth(AuthError {
                     status: 400,
@@ -304,8 +308,6 @@ impl DeviceCodeFlow {
                     on_pending(polls);
                 }
             }
-            tokio::time::sleep(interval.min(expires_at.saturating_duration_since(Instant::now())))
-                .await;
         }
     }
 
