@@ -40,6 +40,8 @@ mod credential;
 /// Signing a person in: device-code flow and tokens handed over (Azure CLI).
 pub mod device_code;
 mod error;
+/// Workload identity federation: a CI job's OIDC token as the client assertion.
+pub mod federated;
 mod groups;
 /// Per-task observation of Graph attempts (rule traces).
 pub mod observe;
@@ -64,6 +66,7 @@ pub use credential::{
 };
 pub use device_code::{DelegatedToken, DeviceCodeChallenge, DeviceCodeFlow, DevicePoll};
 pub use error::{ApiError, AuthError, GraphError};
+pub use federated::FederatedTokenSource;
 pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};
 pub use usage::GraphUsage;

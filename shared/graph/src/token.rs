@@ -220,6 +220,14 @@ impl TokenSource {
                     ));
                     form.push(("client_assertion", signer.sign()?));
                 }
+                PreparedCredential::Federated(source) => {
+                    let assertion = source.assertion(&self.http, self.request_timeout).await?;
+                    form.push((
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                    ));
+                    form.push(("client_assertion", assertion.expose_secret().to_owned()));
+                }
             }
             let client_request_id = uuid::Uuid::new_v4().to_string();
             let sent_at = Instant::now();

@@ -658,3 +658,73 @@ async fn operation_urls_on_another_host_get_no_token() {
     assert!(matches!(error, ArmError::InvalidResponse(_)), "{error:?}");
     assert!(sandbox.request_log().is_empty());
 }
+
+#[tokio::test]
+async fn a_ci_federated_token_signs_the_app_in_to_graph_and_arm_without_a_secret() {
+    use entra_graph::FederatedTokenSource;
+
+    let sandbox = quick_sandbox(0).await;
+    let client_id = "5d1c7a3e-9f2b-4c6d-8e1a-3b5c7d9e1f20";
+    let subject = "repo:octo-org/octo-repo:ref:refs/heads/main";
+    sandbox.register_federated_credential(client_id, &sandbox.ci_oidc_issuer(), subject);
+    let job = |subject: &str| {
+        let (request_url, request_token) = sandbox.ci_job(subject);
+        let lookup = move |name: &str| match name {
+            "ACTIONS_ID_TOKEN_REQUEST_URL" => Some(request_url.to_string()),
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN" => Some(request_token.clone()),
+            _ => None,
+        };
+        ClientCredential::Federated(FederatedTokenSource::from_env(lookup).unwrap().unwrap())
+    };
+    let app = |credential| {
+        entra_graph::GraphConfig::new(sandbox.tenant_id(), client_id, credential)
+            .with_authority_host(sandbox.url())
+            .with_graph_base_url(sandbox.graph_url())
+            .with_retry(fast_retry())
+    };
+
+    // Graph, app-only.
+    let graph = entra_graph::GraphClient::new(app(job(subject))).unwrap();
+    graph
+        .get_json::<serde_json::Value>(graph.url(&["users"]))
+        .await
+        .unwrap();
+    // ARM: reads work, creating a tenant needs a person.
+    let arm = ArmClient::new(arm_config(
+        &sandbox,
+        ArmCredential::App(Box::new(app(job(subject)))),
+    ))
+    .unwrap();
+    assert!(
+        arm.ciam_directories()
+            .check_name_availability(SUBSCRIPTION, "fromci", "US")
+            .await
+            .unwrap()
+            .name_available
+    );
+    let (resource, new) = contoso("fromci");
+    let error = arm
+        .ciam_directories()
+        .create(&resource, &new, |_| {})
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), Some("Unauthenticated"));
+    // The CI token was asked for with the token-exchange audience.
+    assert!(sandbox.request_log().iter().any(|r| {
+        r.path() == "/_ci/github/token"
+            && r.path_and_query
+                .contains("audience=api%3A%2F%2FAzureADTokenExchange")
+    }));
+
+    // A job of another branch is not trusted.
+    let other =
+        entra_graph::GraphClient::new(app(job("repo:octo-org/octo-repo:pull_request"))).unwrap();
+    let error = other
+        .get_json::<serde_json::Value>(other.url(&["users"]))
+        .await
+        .unwrap_err();
+    match error {
+        GraphError::Auth(auth) => assert_eq!(auth.code, Some(70021)),
+        other => panic!("expected AADSTS70021, got {other:?}"),
+    }
+}

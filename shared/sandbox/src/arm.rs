@@ -1132,3 +1132,157 @@ mod tests {
         assert_eq!(user_code().len(), 8);
     }
 }
+
+/// The sandbox's stand-in for GitHub Actions' OIDC provider and the federated identity
+/// credentials registered on its apps (docs/protocols/tenant-lifecycle.md §2): a CI job's token
+/// becomes a client assertion the token endpoint accepts for a client whose credential names its
+/// issuer, subject and the audience `api://AzureADTokenExchange`.
+#[derive(Debug, Default)]
+pub struct CiFederation {
+    /// (client id, issuer, subject) of registered federated identity credentials.
+    credentials: Mutex<Vec<(String, String, String)>>,
+    /// Request tokens handed to "jobs", with the subject their OIDC tokens carry.
+    request_tokens: Mutex<HashMap<String, String>>,
+    /// OIDC tokens minted here (the signature check of a real issuer, by memory).
+    minted: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The audience of federated assertions.
+pub const TOKEN_EXCHANGE_AUDIENCE: &str = "api://AzureADTokenExchange";
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn lock_any<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Sandbox {
+    /// The issuer of the simulated GitHub Actions OIDC tokens (`https://token.actions.githubusercontent.com` in production).
+    pub fn ci_oidc_issuer(&self) -> String {
+        format!("{}/_ci/github", self.state().base_url)
+    }
+
+    /// A CI job whose OIDC tokens carry `subject`: the values of `ACTIONS_ID_TOKEN_REQUEST_URL` and
+    /// `ACTIONS_ID_TOKEN_REQUEST_TOKEN` its runner would set.
+    pub fn ci_job(&self, subject: &str) -> (url::Url, String) {
+        let token = random_token();
+        lock_any(&self.state().ci.request_tokens).insert(token.clone(), subject.to_owned());
+        let url = self
+            .url()
+            .join("_ci/github/token?api-version=2.0")
+            .expect("relative URL is valid");
+        (url, token)
+    }
+
+    /// Registers a federated identity credential on the app `client_id`: assertions from `issuer`
+    /// with `subject` (and the token-exchange audience) are accepted for it.
+    pub fn register_federated_credential(&self, client_id: &str, issuer: &str, subject: &str) {
+        lock_any(&self.state().ci.credentials).push((
+            client_id.to_ascii_lowercase(),
+            issuer.to_owned(),
+            subject.to_owned(),
+        ));
+    }
+}
+
+/// `GET /_ci/github/token?audience=…` with the job's request token: `{"value": "<JWT>"}`.
+pub fn ci_router() -> Router<Arc<SandboxState>> {
+    Router::new().route("/_ci/github/token", get(ci_token))
+}
+
+async fn ci_token(
+    State(state): State<Arc<SandboxState>>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, token)| token.trim().to_owned())
+        .unwrap_or_default();
+    let Some(subject) = lock_any(&state.ci.request_tokens).get(&presented).cloned() else {
+        return (StatusCode::UNAUTHORIZED, "unknown request token").into_response();
+    };
+    let audience = url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "audience")
+        .map_or_else(
+            || "https://github.com/sandbox".to_owned(),
+            |(_, v)| v.into_owned(),
+        );
+    let now = unix_now();
+    let mut claims = serde_json::Map::new();
+    claims.insert(
+        "iss".into(),
+        json!(format!("{}/_ci/github", state.base_url)),
+    );
+    claims.insert("sub".into(), json!(subject));
+    claims.insert("aud".into(), json!(audience));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("nbf".into(), json!(now));
+    claims.insert("exp".into(), json!(now + 300));
+    claims.insert("jti".into(), json!(uuid::Uuid::new_v4().to_string()));
+    let jwt = crate::identity::TokenBuilder::new(state.clone(), claims).sign();
+    lock_any(&state.ci.minted).insert(jwt.clone());
+    axum::Json(json!({ "value": jwt })).into_response()
+}
+
+impl CiFederation {
+    /// Whether `client_id` has a federated identity credential.
+    pub fn has_credentials(&self, client_id: &str) -> bool {
+        let client_id = client_id.to_ascii_lowercase();
+        lock_any(&self.credentials)
+            .iter()
+            .any(|(c, _, _)| *c == client_id)
+    }
+
+    /// Checks a federated assertion for `client_id`; `None` when it is not one (a certificate
+    /// assertion names its key with `x5t`/`x5t#S256`), else the verdict.
+    pub fn verify(&self, client_id: &str, assertion: &str) -> Option<Result<(), GrantFailure>> {
+        let header = jsonwebtoken::decode_header(assertion).ok()?;
+        if header.x5t.is_some() || header.x5t_s256.is_some() || !self.has_credentials(client_id) {
+            return None;
+        }
+        let refuse = || GrantFailure {
+            status: StatusCode::BAD_REQUEST,
+            error: "invalid_client",
+            code: 70021,
+            text: "No matching federated identity record found for presented assertion.".to_owned(),
+        };
+        if !lock_any(&self.minted).contains(assertion) {
+            return Some(Err(refuse()));
+        }
+        let payload = assertion.split('.').nth(1).unwrap_or_default();
+        let claims: Value = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or(Value::Null);
+        let text = |key: &str| claims.get(key).and_then(Value::as_str).unwrap_or_default();
+        let expired = claims
+            .get("exp")
+            .and_then(Value::as_i64)
+            .is_none_or(|exp| exp <= unix_now());
+        if expired {
+            return Some(Err(GrantFailure {
+                code: 700024,
+                text: "Client assertion is not within its valid time range.".to_owned(),
+                ..refuse()
+            }));
+        }
+        let client_id = client_id.to_ascii_lowercase();
+        let matched = text("aud") == TOKEN_EXCHANGE_AUDIENCE
+            && lock_any(&self.credentials)
+                .iter()
+                .any(|(c, issuer, subject)| {
+                    *c == client_id && issuer == text("iss") && subject == text("sub")
+                });
+        Some(if matched { Ok(()) } else { Err(refuse()) })
+    }
+}

@@ -109,6 +109,8 @@ pub struct SandboxState {
     pub subscriptions: subscriptions::Subscriptions,
     /// Azure Resource Manager's ciamDirectories and the device-code sign-in ([`arm`]).
     pub arm: arm::ArmState,
+    /// CI OIDC tokens and federated identity credentials ([`arm::CiFederation`]).
+    pub ci: arm::CiFederation,
 }
 
 /// A running simulated tenant. Dropping it stops the server.
@@ -147,6 +149,7 @@ impl Sandbox {
             faults: faults::FaultRules::default(),
             subscriptions,
             arm,
+            ci: arm::CiFederation::default(),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel();
@@ -234,6 +237,7 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .merge(token_endpoint::router())
         .merge(directory::router())
         .merge(arm::router())
+        .merge(arm::ci_router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             faults::inject,

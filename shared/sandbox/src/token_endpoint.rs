@@ -386,7 +386,10 @@ fn issue(
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| OAuthFailure::missing("client_id"))?;
     let is_secret_client = client_id.eq_ignore_ascii_case(&config.graph_client_id);
-    if !is_secret_client && !state.token_endpoint.has_certificates(&client_id) {
+    if !is_secret_client
+        && !state.token_endpoint.has_certificates(&client_id)
+        && !state.ci.has_credentials(&client_id)
+    {
         return Err(OAuthFailure::new(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -463,7 +466,12 @@ fn issue(
                 format!("{}/{tenant}/oauth2/v2.0/token", state.base_url),
                 format!("{}/{}/oauth2/v2.0/token", state.base_url, config.tenant_id),
             ];
-            verify_assertion(state, &client_id, assertion, &audiences)?;
+            match state.ci.verify(&client_id, assertion) {
+                Some(verdict) => {
+                    verdict.map_err(|f| OAuthFailure::new(f.status, f.error, f.code, f.text))?
+                }
+                None => verify_assertion(state, &client_id, assertion, &audiences)?,
+            }
         }
     }
 
