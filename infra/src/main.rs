@@ -122,7 +122,7 @@ enum Command {
     /// Exit status: 0 done, 1 failed (ARM's code and message are shown), 2 usage error.
     Tenant {
         #[command(subcommand)]
-        action: entra_infra::tenant_lifecycle::TenantAction,
+        action: Box<entra_infra::tenant_lifecycle::TenantAction>,
     },
     /// Export directory audits and sign-ins: every closed window after the checkpoint, once.
     AuditExport {
@@ -242,7 +242,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(action).await),
+        Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(*action).await),
         Command::AuditExport {
             config,
             streams,

@@ -158,7 +158,7 @@ async fn create_follows_the_operation_through_several_polls_to_a_ready_tenant() 
         statuses,
         ["InProgress", "InProgress", "InProgress", "Succeeded"]
     );
-    let progress = seen.lock().unwrap();
+    let progress = seen.lock().unwrap().clone();
     assert_eq!(
         progress.iter().map(|p| p.polls).collect::<Vec<_>>(),
         [1, 2, 3, 4]
@@ -477,7 +477,7 @@ async fn device_code_sign_in_pending_then_approved_gives_a_working_token() {
     assert!(!format!("{challenge:?}").contains("device_code:"));
     assert_eq!(
         sandbox.arm().pending_user_codes(),
-        [challenge.user_code.clone()]
+        vec![challenge.user_code.clone()]
     );
 
     assert!(matches!(
