@@ -1,6 +1,6 @@
 //! Deployment helpers and the tenant CLI: `check-config` (below), `replay` ([`replay`]),
 //! `audit-export` ([`audit_export`]), `subscriptions` ([`subscriptions`]) and `decrypt`
-//! ([`decrypt`]), and `test` ([`cases`]).
+//! ([`decrypt`]), `test` ([`cases`]), and `tenant create|show|delete` ([`tenant_lifecycle`]).
 //!
 //! `entra-hooks check-config` validates a function configuration exactly as a deployed function
 //! does at start (file plus `ENTRA_HOOKS_*` environment overrides), so a bad value is caught
@@ -12,6 +12,7 @@ pub mod decrypt;
 pub mod replay;
 pub mod serve;
 pub mod subscriptions;
+pub mod tenant_lifecycle;
 
 use std::path::Path;
 

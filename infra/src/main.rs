@@ -117,6 +117,13 @@ enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Create, show or delete the External ID tenant itself (an Azure resource, through ARM).
+    ///
+    /// Exit status: 0 done, 1 failed (ARM's code and message are shown), 2 usage error.
+    Tenant {
+        #[command(subcommand)]
+        action: Box<entra_infra::tenant_lifecycle::TenantAction>,
+    },
     /// Export directory audits and sign-ins: every closed window after the checkpoint, once.
     AuditExport {
         /// The configuration file ([tenant], [graph], [audit_export], [store] for S3).
@@ -235,6 +242,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(*action).await),
         Command::AuditExport {
             config,
             streams,

@@ -22,7 +22,7 @@ use crate::credential::{CredentialError, PreparedCredential};
 use crate::error::{ApiError, GraphError};
 use crate::groups::Groups;
 use crate::retry::{self, Attempts, GiveUp};
-use crate::token::TokenSource;
+use crate::token::{TokenSource, Tokens};
 use crate::users::Users;
 
 /// Why a [`GraphClient`] could not be built.
@@ -101,7 +101,7 @@ impl GraphResponse {
 struct Inner {
     http: reqwest::Client,
     base_url: Url,
-    tokens: Arc<TokenSource>,
+    tokens: Tokens,
     retry: crate::config::RetryPolicy,
     request_timeout: Duration,
 }
@@ -141,13 +141,7 @@ impl GraphClient {
         config: GraphConfig,
         builder: reqwest::ClientBuilder,
     ) -> Result<Self, ConfigError> {
-        let http = builder
-            .user_agent(concat!("entra-graph/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tls_version_min(reqwest::tls::Version::TLS_1_2)
-            .build()
-            .map_err(ConfigError::Http)?;
+        let http = http_client_from(builder, config.request_timeout)?;
         Self::with_http_client(config, http)
     }
 
@@ -175,12 +169,33 @@ impl GraphClient {
             inner: Arc::new(Inner {
                 http,
                 base_url: with_trailing_slash(config.graph_base_url),
-                tokens: Arc::new(tokens),
+                tokens: Tokens::Fetched(Arc::new(tokens)),
                 retry: config.retry,
                 request_timeout: config.request_timeout,
             }),
             deadline: None,
         })
+    }
+
+    /// A pipeline on `base_url` with tokens from `tokens`: what the ARM client is built on, so ARM
+    /// calls get the same correlation ids, retries, deadline and re-authentication as Graph calls.
+    pub(crate) fn from_parts(
+        http: reqwest::Client,
+        base_url: Url,
+        tokens: Tokens,
+        retry: crate::config::RetryPolicy,
+        request_timeout: Duration,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                http,
+                base_url: with_trailing_slash(base_url),
+                tokens,
+                retry,
+                request_timeout,
+            }),
+            deadline: None,
+        }
     }
 
     /// A handle whose calls all end by `deadline` (earliest of this and any deadline already set).
@@ -301,10 +316,12 @@ impl GraphClient {
             let retry_after = retry::retry_after(&headers);
             let error =
                 ApiError::from_response(status, &headers, &body, &client_request_id, retry_after);
-            if status == StatusCode::UNAUTHORIZED && !reauthenticated {
+            if status == StatusCode::UNAUTHORIZED
+                && !reauthenticated
+                && self.inner.tokens.invalidate(&token)
+            {
                 tracing::info!(%client_request_id, code = %error.code, "Graph rejected the access token; fetching a new one");
                 reauthenticated = true;
-                self.inner.tokens.invalidate(&token);
                 attempts.refund();
                 continue;
             }
@@ -368,6 +385,26 @@ impl GraphClient {
             None => exchange.await.map_err(AttemptFailure::Transport),
         }
     }
+}
+
+/// The connection pool every client of this crate builds by default: TLS 1.2 at least (graph-api.md
+/// (c) row 25), a bounded connect time, idle connections kept for reuse.
+pub(crate) fn http_client(request_timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    http_client_from(reqwest::Client::builder(), request_timeout)
+}
+
+/// [`http_client`] on a builder that already chose its TLS roots.
+pub(crate) fn http_client_from(
+    builder: reqwest::ClientBuilder,
+    request_timeout: Duration,
+) -> Result<reqwest::Client, ConfigError> {
+    builder
+        .user_agent(concat!("entra-graph/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10).min(request_timeout))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tls_version_min(reqwest::tls::Version::TLS_1_2)
+        .build()
+        .map_err(ConfigError::Http)
 }
 
 /// What [`crate::observe`] reports for one attempt.

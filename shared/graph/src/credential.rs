@@ -138,6 +138,9 @@ pub enum ClientCredential {
         private_key_pem: SecretString,
         algorithm: AssertionAlgorithm,
     },
+    /// A CI job's OIDC token as the client assertion (workload identity federation): no secret is
+    /// stored anywhere (see [`crate::federated`]).
+    Federated(crate::federated::FederatedTokenSource),
 }
 
 impl ClientCredential {
@@ -170,6 +173,10 @@ impl fmt::Debug for ClientCredential {
                 .debug_struct("ClientCredential::Certificate")
                 .field("algorithm", algorithm)
                 .finish_non_exhaustive(),
+            Self::Federated(source) => f
+                .debug_tuple("ClientCredential::Federated")
+                .field(source)
+                .finish(),
         }
     }
 }
@@ -196,6 +203,7 @@ pub(crate) enum PreparedCredential {
     Secret(SecretString),
     Provider(Arc<dyn SecretProvider>),
     Assertion(Box<AssertionSigner>),
+    Federated(crate::federated::FederatedTokenSource),
 }
 
 /// Signs client assertions for one client and one token endpoint.
@@ -226,6 +234,7 @@ impl PreparedCredential {
         match credential {
             ClientCredential::Secret(secret) => Ok(Self::Secret(secret.clone())),
             ClientCredential::SecretProvider(provider) => Ok(Self::Provider(Arc::clone(provider))),
+            ClientCredential::Federated(source) => Ok(Self::Federated(source.clone())),
             ClientCredential::Certificate {
                 cert_pem,
                 private_key_pem,

@@ -77,7 +77,10 @@ impl ApiError {
                     .to_owned()
             }),
             inner_codes,
-            request_id: header("request-id").or_else(|| text(inner, "request-id")),
+            request_id: header("request-id")
+                // ARM names it x-ms-request-id.
+                .or_else(|| header("x-ms-request-id"))
+                .or_else(|| text(inner, "request-id")),
             client_request_id: header("client-request-id")
                 .or_else(|| text(inner, "client-request-id"))
                 .or_else(|| Some(client_request_id.to_owned())),

@@ -32,10 +32,16 @@
 //! # let _ = user; Ok(()) }
 //! ```
 
+/// Azure Resource Manager: the External ID tenant as an Azure resource (ciamDirectories).
+pub mod arm;
 mod client;
 mod config;
 mod credential;
+/// Signing a person in: device-code flow and tokens handed over (Azure CLI).
+pub mod device_code;
 mod error;
+/// Workload identity federation: a CI job's OIDC token as the client assertion.
+pub mod federated;
 mod groups;
 /// Per-task observation of Graph attempts (rule traces).
 pub mod observe;
@@ -51,13 +57,16 @@ mod token;
 pub mod usage;
 mod users;
 
+pub use arm::{ArmClient, ArmConfig, ArmCredential, ArmError, CiamDirectories};
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
 pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
 pub use credential::{
     AssertionAlgorithm, ClientCredential, CredentialError, SecretProvider, SecretProviderError,
     SecretString,
 };
+pub use device_code::{DelegatedToken, DeviceCodeChallenge, DeviceCodeFlow, DevicePoll};
 pub use error::{ApiError, AuthError, GraphError};
+pub use federated::FederatedTokenSource;
 pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};
 pub use usage::GraphUsage;

@@ -220,6 +220,14 @@ impl TokenSource {
                     ));
                     form.push(("client_assertion", signer.sign()?));
                 }
+                PreparedCredential::Federated(source) => {
+                    let assertion = source.assertion(&self.http, self.request_timeout).await?;
+                    form.push((
+                        "client_assertion_type",
+                        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+                    ));
+                    form.push(("client_assertion", assertion.expose_secret().to_owned()));
+                }
             }
             let client_request_id = uuid::Uuid::new_v4().to_string();
             let sent_at = Instant::now();
@@ -288,6 +296,51 @@ impl TokenSource {
                 continue;
             }
             return Err(GraphError::Auth(error));
+        }
+    }
+}
+
+/// Where a client's bearer tokens come from: fetched and cached for an app credential, or one token
+/// handed over from outside (a signed-in user's token from the device-code flow or the Azure CLI),
+/// which cannot be renewed here. The Graph pipeline and the ARM client share this, so both get the
+/// same caching, deadline handling and re-authentication rules.
+pub(crate) enum Tokens {
+    Fetched(Arc<TokenSource>),
+    Fixed(AccessToken),
+}
+
+impl Tokens {
+    /// A token handed over from outside, usable until `expires_at` (a far future when unknown).
+    pub(crate) fn fixed(value: &str, expires_at: Option<Instant>) -> Self {
+        Self::Fixed(AccessToken {
+            value: Arc::from(value),
+            // Without a known expiry the token is used until the service refuses it.
+            expires_at: expires_at
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600)),
+        })
+    }
+
+    /// A token usable now (see [`TokenSource::get`]); a handed-over token that has expired is an error
+    /// telling the caller to sign in again.
+    pub(crate) async fn get(&self, deadline: Option<Instant>) -> Result<AccessToken, GraphError> {
+        match self {
+            Self::Fetched(source) => source.get(deadline).await,
+            Self::Fixed(token) if Instant::now() < token.expires_at => Ok(token.clone()),
+            Self::Fixed(_) => Err(GraphError::Credential(
+                "the access token handed over has expired; sign in again".to_owned(),
+            )),
+        }
+    }
+
+    /// Drops `token` after the service refused it; returns whether a different token can be had
+    /// (a handed-over token cannot be replaced, so asking again would only repeat the refusal).
+    pub(crate) fn invalidate(&self, token: &AccessToken) -> bool {
+        match self {
+            Self::Fetched(source) => {
+                source.invalidate(token);
+                true
+            }
+            Self::Fixed(_) => false,
         }
     }
 }

@@ -12,6 +12,7 @@
 //! docs/protocols/change-notifications.md (C) for notification validation tokens and (A, B, D) for
 //! change-notification subscriptions and webhook deliveries ([`subscriptions`]).
 
+pub mod arm;
 pub mod audit_logs;
 pub mod directory;
 pub mod faults;
@@ -106,6 +107,10 @@ pub struct SandboxState {
     pub faults: faults::FaultRules,
     /// Change-notification subscriptions (`/v1.0/subscriptions`) and their webhook deliveries.
     pub subscriptions: subscriptions::Subscriptions,
+    /// Azure Resource Manager's ciamDirectories and the device-code sign-in ([`arm`]).
+    pub arm: arm::ArmState,
+    /// CI OIDC tokens and federated identity credentials ([`arm::CiFederation`]).
+    pub ci: arm::CiFederation,
 }
 
 /// A running simulated tenant. Dropping it stops the server.
@@ -133,6 +138,7 @@ impl Sandbox {
         let directory = directory::DirectoryState::new(&config);
         let audit_logs = audit_logs::AuditLogs::new(&config);
         let subscriptions = subscriptions::Subscriptions::new(&config)?;
+        let arm = arm::ArmState::new(&config);
         let state = Arc::new(SandboxState {
             config,
             base_url,
@@ -142,6 +148,8 @@ impl Sandbox {
             token_endpoint: token_endpoint::TokenEndpointState::new(),
             faults: faults::FaultRules::default(),
             subscriptions,
+            arm,
+            ci: arm::CiFederation::default(),
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel();
@@ -228,6 +236,8 @@ pub fn router(state: Arc<SandboxState>) -> Router {
         .merge(identity::router())
         .merge(token_endpoint::router())
         .merge(directory::router())
+        .merge(arm::router())
+        .merge(arm::ci_router())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             faults::inject,

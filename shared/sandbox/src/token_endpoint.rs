@@ -311,6 +311,18 @@ impl OAuthFailure {
     }
 }
 
+/// An OAuth error answer in Entra's shape, for the other OAuth endpoints of the sandbox
+/// (the device-code endpoint).
+pub(crate) fn oauth_error(
+    status: StatusCode,
+    error: &'static str,
+    code: u64,
+    text: &str,
+    client_request_id: Option<&str>,
+) -> Response {
+    OAuthFailure::new(status, error, code, text).into_response(client_request_id)
+}
+
 async fn token(
     State(state): State<Arc<SandboxState>>,
     Path(tenant): Path<String>,
@@ -333,6 +345,12 @@ fn issue(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, OAuthFailure> {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
+    // The device-code grant (a person signing in, `organizations` allowed) is the ARM module's.
+    if form.get("grant_type").map(String::as_str) == Some(crate::arm::DEVICE_CODE_GRANT_TYPE) {
+        return crate::arm::device_code_grant(state, tenant, &form)
+            .map_err(|f| OAuthFailure::new(f.status, f.error, f.code, f.text));
+    }
     let config = &state.config;
     let tenant_known = tenant.eq_ignore_ascii_case(&config.tenant_id)
         || tenant.eq_ignore_ascii_case(&config.tenant_name)
@@ -347,7 +365,6 @@ fn issue(
             ),
         ));
     }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(body).into_owned().collect();
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
 
     match field("grant_type") {
@@ -369,7 +386,10 @@ fn issue(
         .or_else(|| basic.as_ref().map(|(id, _)| id.clone()))
         .ok_or_else(|| OAuthFailure::missing("client_id"))?;
     let is_secret_client = client_id.eq_ignore_ascii_case(&config.graph_client_id);
-    if !is_secret_client && !state.token_endpoint.has_certificates(&client_id) {
+    if !is_secret_client
+        && !state.token_endpoint.has_certificates(&client_id)
+        && !state.ci.has_credentials(&client_id)
+    {
         return Err(OAuthFailure::new(
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
@@ -381,9 +401,11 @@ fn issue(
         ));
     }
 
-    match field("scope") {
+    // App-only tokens for ARM are issued too: ARM refuses them where a person is needed.
+    let arm_audience = match field("scope") {
         None => return Err(OAuthFailure::missing("scope")),
-        Some(GRAPH_DEFAULT_SCOPE) => {}
+        Some(GRAPH_DEFAULT_SCOPE) => false,
+        Some(crate::arm::ARM_DEFAULT_SCOPE) => true,
         Some(_) => {
             return Err(OAuthFailure::new(
                 StatusCode::BAD_REQUEST,
@@ -392,7 +414,7 @@ fn issue(
                 "The provided value for the input parameter 'scope' is not valid. The scope requested is not valid for the client credentials grant.",
             ));
         }
-    }
+    };
 
     let secret = field("client_secret")
         .map(str::to_owned)
@@ -444,14 +466,23 @@ fn issue(
                 format!("{}/{tenant}/oauth2/v2.0/token", state.base_url),
                 format!("{}/{}/oauth2/v2.0/token", state.base_url, config.tenant_id),
             ];
-            verify_assertion(state, &client_id, assertion, &audiences)?;
+            match state.ci.verify(&client_id, assertion) {
+                Some(verdict) => {
+                    verdict.map_err(|f| OAuthFailure::new(f.status, f.error, f.code, f.text))?
+                }
+                None => verify_assertion(state, &client_id, assertion, &audiences)?,
+            }
         }
     }
 
     let lifetime = config.access_token_lifetime_secs;
-    let access_token = state
-        .token_endpoint
-        .issue_for(&client_id, Duration::from_secs(lifetime));
+    let access_token = if arm_audience {
+        state.arm.issue_app_token(&client_id)
+    } else {
+        state
+            .token_endpoint
+            .issue_for(&client_id, Duration::from_secs(lifetime))
+    };
     let mut response = axum::Json(json!({
         "token_type": "Bearer",
         "expires_in": lifetime,
