@@ -12,6 +12,7 @@ pub mod decrypt;
 pub mod replay;
 pub mod serve;
 pub mod subscriptions;
+pub mod tenant_config;
 pub mod tenant_lifecycle;
 
 use std::path::Path;
