@@ -32,6 +32,9 @@
 //! # let _ = user; Ok(()) }
 //! ```
 
+mod applications;
+mod auth_extensions;
+mod branding;
 mod client;
 mod config;
 mod credential;
@@ -51,6 +54,26 @@ mod token;
 pub mod usage;
 mod users;
 
+pub use applications::{
+    AddedPassword, ApiApplication, AppRole, AppRoleAssignment, AppRoleGrant, Application,
+    Applications, ExtensionApiRegistration, FederatedIdentityCredential, GITHUB_ACTIONS_ISSUER,
+    KeyCredential, MICROSOFT_GRAPH_APP_ID, PasswordCredential, RECEIVE_PAYLOAD_ROLE,
+    RECEIVE_PAYLOAD_ROLE_ID, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+    ServicePrincipals, TOKEN_EXCHANGE_AUDIENCE, extension_api_identifier_uri,
+    github_branch_subject, github_environment_subject, github_pull_request_subject,
+};
+pub use auth_extensions::{
+    AuthenticationConfiguration, AuthenticationConfigurationValidation,
+    AuthenticationEventListener, AuthenticationEventListeners, ClaimForTokenConfiguration,
+    ClientConfiguration, ConditionApplication, ConditionApplications,
+    CustomAuthenticationExtension, CustomAuthenticationExtensions, EndpointConfiguration,
+    ExtensionReference, ExtensionType, ListenerConditions, ListenerHandler, ListenerType,
+    ValidationFinding,
+};
+pub use branding::{
+    Branding, BrandingAsset, BrandingLookup, BrandingProperties, BrandingStream, DEFAULT_LOCALE,
+    LoginPageLayoutConfiguration, LoginPageTextVisibilitySettings, Organization, Organizations,
+};
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
 pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
 pub use credential::{
