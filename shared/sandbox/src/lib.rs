@@ -18,6 +18,7 @@ pub mod faults;
 pub mod identity;
 pub mod password_context;
 pub mod subscriptions;
+pub mod tenant_config;
 pub mod token_endpoint;
 
 use std::net::SocketAddr;
@@ -106,6 +107,8 @@ pub struct SandboxState {
     pub faults: faults::FaultRules,
     /// Change-notification subscriptions (`/v1.0/subscriptions`) and their webhook deliveries.
     pub subscriptions: subscriptions::Subscriptions,
+    /// Organization branding, custom authentication extensions and listeners, app registrations.
+    pub tenant_config: Arc<tenant_config::TenantConfigState>,
 }
 
 /// A running simulated tenant. Dropping it stops the server.
@@ -133,6 +136,7 @@ impl Sandbox {
         let directory = directory::DirectoryState::new(&config);
         let audit_logs = audit_logs::AuditLogs::new(&config);
         let subscriptions = subscriptions::Subscriptions::new(&config)?;
+        let tenant_config = Arc::new(tenant_config::TenantConfigState::new(&config));
         let state = Arc::new(SandboxState {
             config,
             base_url,
@@ -142,6 +146,7 @@ impl Sandbox {
             token_endpoint: token_endpoint::TokenEndpointState::new(),
             faults: faults::FaultRules::default(),
             subscriptions,
+            tenant_config,
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel();
