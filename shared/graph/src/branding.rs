@@ -173,7 +173,7 @@ pub enum BrandingLookup {
     /// creates it.
     NotConfigured,
     /// The default branding's string and complex properties (streams are read separately).
-    Configured(BrandingProperties),
+    Configured(Box<BrandingProperties>),
 }
 
 impl BrandingLookup {
@@ -181,7 +181,7 @@ impl BrandingLookup {
     pub fn into_option(self) -> Option<BrandingProperties> {
         match self {
             BrandingLookup::NotConfigured => None,
-            BrandingLookup::Configured(properties) => Some(properties),
+            BrandingLookup::Configured(properties) => Some(*properties),
         }
     }
 
@@ -349,7 +349,7 @@ impl Branding {
         let request = GraphRequest::get(self.url(&[]))
             .with_header(ACCEPT_LANGUAGE, HeaderValue::from_static(DEFAULT_LOCALE));
         match self.client.send(request).await {
-            Ok(response) => Ok(BrandingLookup::Configured(response.json()?)),
+            Ok(response) => Ok(BrandingLookup::Configured(Box::new(response.json()?))),
             Err(error) if error.is_not_found() => Ok(BrandingLookup::NotConfigured),
             Err(error) => Err(error),
         }
