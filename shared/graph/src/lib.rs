@@ -19,6 +19,12 @@
 //!   next links followed verbatim with headers re-sent, as a `Stream`.
 //! - **Resources**: [`Users`] (customer accounts, identities, extension attributes) and [`Groups`]
 //!   (idempotent membership, transitive membership), with lenient models that keep unknown fields.
+//! - **Tenant configuration**: company branding and localizations with image/CSS streams
+//!   ([`Branding`], a missing branding is [`BrandingLookup::NotConfigured`]), custom authentication
+//!   extensions with `validateAuthenticationConfiguration` and event listeners
+//!   ([`CustomAuthenticationExtensions`], [`AuthenticationEventListeners`]), and the app-registration
+//!   bootstrap ([`Applications`], [`ServicePrincipals`]: idempotent Graph permission grants, client
+//!   secrets that never show in `Debug`, certificates, federated identity credentials).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {

@@ -517,3 +517,45 @@ async fn extension_api_registration_is_complete_and_repeatable() {
         GraphError::InvalidRequest(_)
     ));
 }
+
+#[tokio::test]
+async fn a_grant_racing_another_tolerates_graphs_duplicate_answer() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let principals = graph.service_principals();
+    let app = graph
+        .applications()
+        .create(&Application::new("racer"))
+        .await
+        .unwrap();
+    let sp = principals
+        .create(app.app_id.as_deref().unwrap())
+        .await
+        .unwrap();
+    let resource = sandbox.microsoft_graph_service_principal_id();
+    let role = "b0afded3-3588-46d8-8b3d-9842eff778da";
+    // The first POST is held back, so both callers see no assignment when they look, and the slow
+    // one meets Graph's "already exists" 400 when its POST lands.
+    sandbox.faults().add(
+        entra_sandbox::FaultRule::new(
+            format!("/v1.0/servicePrincipals/{resource}/appRoleAssignedTo"),
+            entra_sandbox::Fault::Delay(std::time::Duration::from_millis(600)),
+            Some(1),
+        )
+        .for_method(reqwest::Method::POST),
+    );
+    let slow = {
+        let principals = principals.clone();
+        let sp = sp.id.clone();
+        tokio::spawn(async move { principals.grant_app_role(resource, &sp, role).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let fast = principals
+        .grant_app_role(resource, &sp.id, role)
+        .await
+        .unwrap();
+    assert!(fast.is_created());
+    let slow = slow.await.unwrap().unwrap();
+    assert_eq!(slow, AppRoleGrant::AlreadyGranted(None));
+    assert_eq!(sandbox.app_role_assignments().len(), 1);
+}
