@@ -231,6 +231,40 @@ impl GraphClient {
         Groups::new(self.clone())
     }
 
+    /// The tenant's organization object (its id is the `{orgId}` of branding paths).
+    pub fn organization(&self) -> crate::branding::Organizations {
+        crate::branding::Organizations::new(self.clone())
+    }
+
+    /// Company branding of organization `org_id` (the tenant id) and its localizations.
+    pub fn branding(&self, org_id: &str) -> crate::branding::Branding {
+        crate::branding::Branding::new(self.clone(), org_id)
+    }
+
+    /// Custom authentication extensions (`/identity/customAuthenticationExtensions`).
+    pub fn custom_authentication_extensions(
+        &self,
+    ) -> crate::auth_extensions::CustomAuthenticationExtensions {
+        crate::auth_extensions::CustomAuthenticationExtensions::new(self.clone())
+    }
+
+    /// Authentication event listeners (`/identity/authenticationEventListeners`).
+    pub fn authentication_event_listeners(
+        &self,
+    ) -> crate::auth_extensions::AuthenticationEventListeners {
+        crate::auth_extensions::AuthenticationEventListeners::new(self.clone())
+    }
+
+    /// App registrations, their secrets, certificates and federated credentials.
+    pub fn applications(&self) -> crate::applications::Applications {
+        crate::applications::Applications::new(self.clone())
+    }
+
+    /// Service principals and app role assignments (application-permission grants).
+    pub fn service_principals(&self) -> crate::applications::ServicePrincipals {
+        crate::applications::ServicePrincipals::new(self.clone())
+    }
+
     /// `{base}/seg1/seg2/...` with every segment percent-encoded (ids and UPNs may hold `#`, `/`, `?`).
     pub fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.inner.base_url.clone();
@@ -366,9 +400,11 @@ impl GraphClient {
             builder = builder.header("Retry-Attempt", (attempt - 1).to_string());
         }
         if let Some(body) = &request.body {
-            builder = builder
-                .header(CONTENT_TYPE, "application/json")
-                .body(body.clone());
+            // A body with its own type (a branding image, CSS) keeps it; everything else is JSON.
+            if !request.headers.contains_key(CONTENT_TYPE) {
+                builder = builder.header(CONTENT_TYPE, "application/json");
+            }
+            builder = builder.body(body.clone());
         }
         let exchange = async {
             let response = builder.send().await?;

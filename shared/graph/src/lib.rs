@@ -19,6 +19,12 @@
 //!   next links followed verbatim with headers re-sent, as a `Stream`.
 //! - **Resources**: [`Users`] (customer accounts, identities, extension attributes) and [`Groups`]
 //!   (idempotent membership, transitive membership), with lenient models that keep unknown fields.
+//! - **Tenant configuration**: company branding and localizations with image/CSS streams
+//!   ([`Branding`], a missing branding is [`BrandingLookup::NotConfigured`]), custom authentication
+//!   extensions with `validateAuthenticationConfiguration` and event listeners
+//!   ([`CustomAuthenticationExtensions`], [`AuthenticationEventListeners`]), and the app-registration
+//!   bootstrap ([`Applications`], [`ServicePrincipals`]: idempotent Graph permission grants, client
+//!   secrets that never show in `Debug`, certificates, federated identity credentials).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -32,8 +38,11 @@
 //! # let _ = user; Ok(()) }
 //! ```
 
+mod applications;
 /// Azure Resource Manager: the External ID tenant as an Azure resource (ciamDirectories).
 pub mod arm;
+mod auth_extensions;
+mod branding;
 mod client;
 mod config;
 mod credential;
@@ -57,7 +66,27 @@ mod token;
 pub mod usage;
 mod users;
 
+pub use applications::{
+    AddedPassword, ApiApplication, AppRole, AppRoleAssignment, AppRoleGrant, Application,
+    Applications, ExtensionApiRegistration, FederatedIdentityCredential, GITHUB_ACTIONS_ISSUER,
+    KeyCredential, MICROSOFT_GRAPH_APP_ID, PasswordCredential, RECEIVE_PAYLOAD_ROLE,
+    RECEIVE_PAYLOAD_ROLE_ID, RequiredResourceAccess, ResourceAccess, ServicePrincipal,
+    ServicePrincipals, TOKEN_EXCHANGE_AUDIENCE, extension_api_identifier_uri,
+    github_branch_subject, github_environment_subject, github_pull_request_subject,
+};
 pub use arm::{ArmClient, ArmConfig, ArmCredential, ArmError, CiamDirectories};
+pub use auth_extensions::{
+    AuthenticationConfiguration, AuthenticationConfigurationValidation,
+    AuthenticationEventListener, AuthenticationEventListeners, ClaimForTokenConfiguration,
+    ClientConfiguration, ConditionApplication, ConditionApplications,
+    CustomAuthenticationExtension, CustomAuthenticationExtensions, EndpointConfiguration,
+    ExtensionReference, ExtensionType, ListenerConditions, ListenerHandler, ListenerType,
+    ValidationFinding,
+};
+pub use branding::{
+    Branding, BrandingAsset, BrandingLookup, BrandingProperties, BrandingStream, DEFAULT_LOCALE,
+    LoginPageLayoutConfiguration, LoginPageTextVisibilitySettings, Organization, Organizations,
+};
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
 pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
 pub use credential::{

@@ -276,6 +276,7 @@ pub fn router() -> Router<Arc<SandboxState>> {
         )
         .merge(crate::audit_logs::router())
         .merge(crate::subscriptions::router())
+        .merge(crate::tenant_config::router())
         .route("/v1.0/{*rest}", any(unknown_segment))
         .layer(axum::middleware::from_fn(graph_envelope))
 }

@@ -19,6 +19,7 @@ pub mod faults;
 pub mod identity;
 pub mod password_context;
 pub mod subscriptions;
+pub mod tenant_config;
 pub mod token_endpoint;
 
 use std::net::SocketAddr;
@@ -111,6 +112,8 @@ pub struct SandboxState {
     pub arm: arm::ArmState,
     /// CI OIDC tokens and federated identity credentials ([`arm::CiFederation`]).
     pub ci: arm::CiFederation,
+    /// Organization branding, custom authentication extensions and listeners, app registrations.
+    pub tenant_config: Arc<tenant_config::TenantConfigState>,
 }
 
 /// A running simulated tenant. Dropping it stops the server.
@@ -139,6 +142,7 @@ impl Sandbox {
         let audit_logs = audit_logs::AuditLogs::new(&config);
         let subscriptions = subscriptions::Subscriptions::new(&config)?;
         let arm = arm::ArmState::new(&config);
+        let tenant_config = Arc::new(tenant_config::TenantConfigState::new(&config));
         let state = Arc::new(SandboxState {
             config,
             base_url,
@@ -150,6 +154,7 @@ impl Sandbox {
             subscriptions,
             arm,
             ci: arm::CiFederation::default(),
+            tenant_config,
         });
         let app = router(state.clone());
         let (tx, rx) = oneshot::channel();
