@@ -117,6 +117,40 @@ enum Command {
         #[command(subcommand)]
         action: SubscriptionsAction,
     },
+    /// Compare a tenant file (tenant.toml) with the tenant and print the changes `apply` would make.
+    ///
+    /// Exit status: 0 no changes, 2 changes, 1 error (the file's errors name file:line:column).
+    Plan {
+        /// The tenant file.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The connection: a configuration file with [tenant] and [graph] (other sections ignored).
+        #[arg(long)]
+        config: PathBuf,
+        /// Print the plan as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Plan deletes of managed objects missing from the file (otherwise they are only listed).
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Make the tenant match a tenant file: creates and updates in dependency order, deletes only
+    /// with --delete. A failure stops the run and says what was and was not applied; run it again to
+    /// finish. Exit status: 0 done (or nothing to do), 1 error.
+    Apply {
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        #[arg(long)]
+        config: PathBuf,
+        /// Also delete managed objects missing from the file.
+        #[arg(long)]
+        delete: bool,
+    },
+    /// Print the tenant's managed objects as a tenant file (`plan` on it shows no changes).
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Create, show or delete the External ID tenant itself (an Azure resource, through ARM).
     ///
     /// Exit status: 0 done, 1 failed (ARM's code and message are shown), 2 usage error.
@@ -242,6 +276,20 @@ async fn run() -> anyhow::Result<ExitCode> {
                 }
             }
         }
+        Command::Plan {
+            file,
+            config,
+            json,
+            delete,
+        } => Ok(failure_is_1(
+            tenant_plan(&file, &config, json, delete).await,
+        )),
+        Command::Apply {
+            file,
+            config,
+            delete,
+        } => Ok(failure_is_1(tenant_apply(&file, &config, delete).await)),
+        Command::Export { config } => Ok(failure_is_1(tenant_export(&config).await)),
         Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(*action).await),
         Command::AuditExport {
             config,
@@ -351,6 +399,88 @@ async fn run() -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+    }
+}
+
+/// For plan, apply and export an error exits 1 (plan's 2 means "changes"), message first.
+fn failure_is_1(result: anyhow::Result<ExitCode>) -> ExitCode {
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error:#}");
+        ExitCode::from(1)
+    })
+}
+
+async fn tenant_export(config: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let graph = entra_infra::tenant_config::connect(config, config_env()).await?;
+    print!("{}", entra_infra::tenant_config::export(&graph).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The `ENTRA_HOOKS_*` variables, which override the configuration file as in Lambda.
+fn config_env() -> impl Iterator<Item = (String, String)> {
+    std::env::vars().filter(|(name, _)| name.starts_with("ENTRA_HOOKS_"))
+}
+
+fn deletes(delete: bool) -> entra_infra::tenant_config::plan::Deletes {
+    if delete {
+        entra_infra::tenant_config::plan::Deletes::Apply
+    } else {
+        entra_infra::tenant_config::plan::Deletes::Keep
+    }
+}
+
+async fn tenant_plan(
+    file: &std::path::Path,
+    config: &std::path::Path,
+    json: bool,
+    delete: bool,
+) -> anyhow::Result<ExitCode> {
+    use entra_infra::tenant_config;
+    let desired = tenant_config::file::load(file)?;
+    let graph = tenant_config::connect(config, config_env()).await?;
+    let (plan, _) = tenant_config::plan_file(&graph, &desired, deletes(delete)).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{}", tenant_config::plan::render_table(&plan));
+    }
+    Ok(if plan.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
+}
+
+async fn tenant_apply(
+    file: &std::path::Path,
+    config: &std::path::Path,
+    delete: bool,
+) -> anyhow::Result<ExitCode> {
+    use entra_infra::tenant_config;
+    let desired = tenant_config::file::load(file)?;
+    let graph = tenant_config::connect(config, config_env()).await?;
+    let report = tenant_config::apply(&graph, &desired, deletes(delete), |n, total, what| {
+        eprintln!("[{n}/{total}] {what}");
+    })
+    .await?;
+    if report.applied.is_empty() && report.is_complete() {
+        println!("No changes: the tenant matches the file.");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Applied {} change(s):", report.applied.len());
+    for what in &report.applied {
+        println!("  done      {what}");
+    }
+    match &report.failed {
+        None => Ok(ExitCode::SUCCESS),
+        Some((what, why)) => {
+            println!("  FAILED    {what}: {why}");
+            for rest in &report.not_applied {
+                println!("  not done  {rest}");
+            }
+            println!("Fix the cause and run apply again: it plans only what is left.");
+            Ok(ExitCode::from(1))
         }
     }
 }

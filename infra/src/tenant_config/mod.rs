@@ -1,7 +1,153 @@
 //! Tenant configuration as code: a declarative file (`tenant.toml`) compared with a tenant through
 //! Microsoft Graph, for `entra-hooks plan`, `apply` and `export`.
 //!
-//! - [`plan`]: the comparison itself, over kind-agnostic [`plan::Object`]s, and the table people
-//!   read (also the CI job summary).
+//! - [`file`]: the file's schema and checks (errors at `file:line:column` with the fix);
+//! - [`plan`]: the comparison, over kind-agnostic [`plan::Object`]s, and the table people read
+//!   (also the CI job summary);
+//! - [`kinds`]: each kind's conversions (file → objects, tenant → objects, change → Graph call).
+//!
+//! Kinds managed today: custom authentication extensions, authentication event listeners, the
+//! default branding's texts and its localizations. The connection is the `[tenant]` and `[graph]`
+//! sections of the usual configuration file (other sections are ignored), so the same app
+//! registration and secret reference serve the functions and this CLI.
 
+pub mod file;
+pub mod kinds;
 pub mod plan;
+
+use std::path::Path;
+
+use entra_graph::GraphClient;
+use entra_platform::config::{
+    GraphConfig, TenantConfig, Validate, ValidationReport, load_config_with_env,
+};
+use serde::Deserialize;
+
+use self::file::TenantFile;
+use self::kinds::TenantState;
+use self::plan::{Deletes, Plan};
+
+/// The part of the configuration file this CLI needs: which tenant, and how to reach its Graph.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectionConfig {
+    pub tenant: TenantConfig,
+    pub graph: GraphConfig,
+}
+
+impl Validate for ConnectionConfig {
+    fn validate(&self, report: &mut ValidationReport) {
+        self.tenant.validate(report);
+    }
+}
+
+/// A Graph client for the tenant in `config` (file plus `ENTRA_HOOKS_*` overrides in `env`).
+pub async fn connect<I, K, V>(config: &Path, env: I) -> anyhow::Result<GraphClient>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    let config: ConnectionConfig = load_config_with_env(Some(config), env)?;
+    let secrets = entra_extensions::runtime::secret_resolver([&config.graph.secret]).await;
+    Ok(
+        entra_extensions::runtime::graph_client_for(&config.tenant, &config.graph, &secrets)
+            .await?,
+    )
+}
+
+/// Why a plan or an apply stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TenantConfigError {
+    #[error("reading the tenant through Graph: {0}")]
+    Read(#[from] entra_graph::GraphError),
+    #[error(
+        "the file is for tenant {file} but Graph answers for tenant {connected}; fix [tenant] id or the connection"
+    )]
+    WrongTenant { file: String, connected: String },
+}
+
+/// Reads the tenant and compares it with `file`.
+pub async fn plan_file(
+    graph: &GraphClient,
+    file: &TenantFile,
+    deletes: Deletes,
+) -> Result<(Plan, TenantState), TenantConfigError> {
+    let state = kinds::read_tenant(graph).await?;
+    if let Some(wanted) = file.tenant.as_ref().and_then(|tenant| tenant.id.as_deref())
+        && !wanted.eq_ignore_ascii_case(&state.org_id)
+    {
+        return Err(TenantConfigError::WrongTenant {
+            file: wanted.to_owned(),
+            connected: state.org_id.clone(),
+        });
+    }
+    let plan = plan::plan(
+        &kinds::desired(file),
+        &state.objects,
+        &kinds::managed_kinds(file),
+        deletes,
+    );
+    Ok((plan, state))
+}
+
+/// What an apply did: every change made, and where it stopped if it did.
+#[derive(Debug, Default)]
+pub struct ApplyReport {
+    pub applied: Vec<String>,
+    pub failed: Option<(String, String)>,
+    pub not_applied: Vec<String>,
+}
+
+impl ApplyReport {
+    /// Every planned change was made.
+    pub fn is_complete(&self) -> bool {
+        self.failed.is_none()
+    }
+}
+
+/// Applies `file`: plans, then makes each change in order, telling `progress` before each one. It
+/// stops at the first failure; what was applied stays applied, and running it again plans only what
+/// is left.
+pub async fn apply(
+    graph: &GraphClient,
+    file: &TenantFile,
+    deletes: Deletes,
+    mut progress: impl FnMut(usize, usize, &str),
+) -> Result<ApplyReport, TenantConfigError> {
+    let (plan, mut state) = plan_file(graph, file, deletes).await?;
+    let mut report = ApplyReport::default();
+    let total = plan.changes.len();
+    let describe = |change: &plan::Change| {
+        let action = match change.action {
+            plan::Action::Create => "create",
+            plan::Action::Update => "update",
+            plan::Action::Delete => "delete",
+        };
+        format!("{action} {} {}", change.kind.name(), change.key)
+    };
+    let mut changes = plan.changes.iter().enumerate();
+    for (index, change) in changes.by_ref() {
+        let what = describe(change);
+        progress(index + 1, total, &what);
+        match kinds::write(graph, &state.org_id, &mut state.extension_ids, change).await {
+            Ok(()) => report.applied.push(what),
+            Err(error) => {
+                report.failed = Some((what, error.to_string()));
+                break;
+            }
+        }
+    }
+    report.not_applied = changes.map(|(_, change)| describe(change)).collect();
+    Ok(report)
+}
+
+/// The tenant as a file, for `export`.
+pub async fn export(graph: &GraphClient) -> Result<String, TenantConfigError> {
+    let state = kinds::read_tenant(graph).await?;
+    let file = kinds::export_file(&state);
+    let body = toml::to_string(&file).unwrap_or_default();
+    Ok(format!(
+        "# Exported by `entra-hooks export`: the tenant's custom extensions, listeners and branding.\n\
+         # `entra-hooks plan -f` on this file shows no changes.\n{body}"
+    ))
+}

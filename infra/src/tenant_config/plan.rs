@@ -33,10 +33,11 @@ pub enum Kind {
     UserFlow,
     /// `authenticationEventListener`.
     Listener,
+    /// `organizationalBrandingLocalization` (before the default: creating the first localization
+    /// is what creates the default branding, which Graph cannot `PATCH` until it exists).
+    BrandingLocalization,
     /// `organizationalBranding` (the default).
     Branding,
-    /// `organizationalBrandingLocalization`.
-    BrandingLocalization,
     /// Applications linked to a user flow.
     FlowApplication,
 }

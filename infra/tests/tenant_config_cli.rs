@@ -1,0 +1,296 @@
+//! `entra-hooks plan|apply|export` through the real binary against the simulated tenant's Graph:
+//! a file applies, a second apply does nothing, export → plan shows nothing, an edit shows exactly
+//! the edit, a fault mid-apply leaves a run that a second apply completes, and deletes need
+//! `--delete`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use axum::http::Method;
+use entra_sandbox::faults::RetryAfter;
+use entra_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig};
+
+struct Fixture {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+async fn fixture() -> Fixture {
+    let sandbox = Sandbox::start(SandboxConfig {
+        seed_demo_data: false,
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("entra-hooks.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[tenant]
+id = "{tenant}"
+name = "{name}"
+
+[graph]
+client_id = "{client}"
+secret = "env:SANDBOX_GRAPH_SECRET"
+authority_host = "{authority}"
+base_url = "{graph}"
+
+[extension]
+app_id = "7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
+"#,
+            tenant = sandbox.tenant_id(),
+            name = sandbox.config().tenant_name,
+            client = sandbox.config().graph_client_id,
+            authority = sandbox.url(),
+            graph = sandbox.graph_url(),
+        ),
+    )
+    .unwrap();
+    Fixture {
+        sandbox,
+        dir,
+        config,
+    }
+}
+
+impl Fixture {
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+        all.push("--config".to_owned());
+        all.push(self.config.display().to_string());
+        let secret = self.sandbox.config().graph_client_secret.clone();
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_entra-hooks"))
+                .args(all)
+                .env("SANDBOX_GRAPH_SECRET", secret)
+                .env_remove("RUST_LOG")
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    async fn plan(&self, file: &Path) -> (i32, String) {
+        let output = self.run(&["plan", "-f", &file.display().to_string()]).await;
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+
+    async fn apply(&self, file: &Path, extra: &[&str]) -> (i32, String) {
+        let path = file.display().to_string();
+        let mut args = vec!["apply", "-f", path.as_str()];
+        args.extend_from_slice(extra);
+        let output = self.run(&args).await;
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned()
+                + &String::from_utf8_lossy(&output.stderr),
+        )
+    }
+}
+
+fn tenant_file(sandbox: &Sandbox, target: &str, welcome: &str) -> String {
+    format!(
+        r##"[tenant]
+id = "{tenant}"
+
+[[custom_extension]]
+name = "Claims from our API"
+event = "token_issuance_start"
+target_url = "{target}"
+resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
+timeout_ms = 2000
+max_retries = 1
+claims = ["loyaltyTier", "correlationId"]
+
+[[custom_extension]]
+name = "Sign-up checks"
+event = "attribute_collection_submit"
+target_url = "https://hooks.example.com/extensions/attribute-collection-submit"
+resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
+
+[[listener]]
+event = "token_issuance_start"
+extension = "Claims from our API"
+applications = ["a1b2c3d4-0000-4000-8000-000000000001"]
+
+[branding]
+background_color = "#0F6CBD"
+sign_in_page_text = "{welcome}"
+
+[[branding.localization]]
+locale = "fr-FR"
+sign_in_page_text = "Bienvenue chez Contoso"
+"##,
+        tenant = sandbox.tenant_id(),
+    )
+}
+
+const TARGET: &str = "https://hooks.example.com/extensions/token-issuance-start";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_then_plan_shows_nothing_and_an_edit_shows_exactly_the_edit() {
+    let fx = fixture().await;
+    let file = fx.write("tenant.toml", &tenant_file(&fx.sandbox, TARGET, "Welcome"));
+
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Plan: 5 to create, 0 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| + create | custom_extension | Claims from our API |"),
+        "{out}"
+    );
+
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[5/5]"), "{out}");
+    // The listener was created against the extension created a moment before.
+    let extensions = fx.sandbox.custom_authentication_extensions();
+    assert_eq!(extensions.len(), 2, "{extensions:?}");
+    let listeners = fx.sandbox.authentication_event_listeners();
+    assert_eq!(listeners.len(), 1, "{listeners:?}");
+
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("No changes"), "{out}");
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("No changes"), "{out}");
+
+    let edited = fx.write(
+        "edited.toml",
+        &tenant_file(&fx.sandbox, "https://hooks2.example.com/tis", "Hello"),
+    );
+    let (code, out) = fx.plan(&edited).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Plan: 0 to create, 2 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(
+        out.contains("target_url: https://hooks.example.com/extensions/token-issuance-start → https://hooks2.example.com/tis"),
+        "{out}"
+    );
+    assert!(out.contains("sign_in_page_text: Welcome → Hello"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_plan_shows_no_changes() {
+    let fx = fixture().await;
+    let file = fx.write("tenant.toml", &tenant_file(&fx.sandbox, TARGET, "Welcome"));
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+
+    let output = fx.run(&["export"]).await;
+    assert!(output.status.success(), "{output:?}");
+    let exported = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        exported.contains("name = \"Claims from our API\""),
+        "{exported}"
+    );
+    assert!(exported.contains("locale = \"fr-FR\""), "{exported}");
+    let exported_file = fx.write("exported.toml", &exported);
+    let (code, out) = fx.plan(&exported_file).await;
+    assert_eq!(code, 0, "{out}\n{exported}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_mid_apply_is_reported_and_a_second_apply_completes() {
+    let fx = fixture().await;
+    let file = fx.write("tenant.toml", &tenant_file(&fx.sandbox, TARGET, "Welcome"));
+    // Listener creation answers 503 on every attempt the client makes (4), on this run only.
+    fx.sandbox.faults().add(
+        FaultRule::new(
+            "/v1.0/identity/authenticationEventListeners",
+            Fault::ServiceUnavailable {
+                retry_after: Some(RetryAfter::Seconds(0)),
+            },
+            Some(4),
+        )
+        .for_method(Method::POST),
+    );
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("done      create custom_extension Claims from our API"),
+        "{out}"
+    );
+    assert!(out.contains("FAILED    create listener"), "{out}");
+    assert!(out.contains("not done"), "{out}");
+
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("create listener"), "{out}");
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 0, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_happen_only_with_the_flag_and_only_for_managed_kinds() {
+    let fx = fixture().await;
+    let file = fx.write("tenant.toml", &tenant_file(&fx.sandbox, TARGET, "Welcome"));
+    assert_eq!(fx.apply(&file, &[]).await.0, 0);
+
+    // The same file without the second extension and without the localization.
+    let smaller = tenant_file(&fx.sandbox, TARGET, "Welcome")
+        .replace(
+            "[[custom_extension]]\nname = \"Sign-up checks\"\nevent = \"attribute_collection_submit\"\ntarget_url = \"https://hooks.example.com/extensions/attribute-collection-submit\"\nresource_id = \"api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13\"\n",
+            "",
+        )
+        .replace(
+            "[[branding.localization]]\nlocale = \"fr-FR\"\nsign_in_page_text = \"Bienvenue chez Contoso\"\n",
+            "",
+        );
+    let smaller = fx.write("smaller.toml", &smaller);
+    let (code, out) = fx.plan(&smaller).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("Not in the file"), "{out}");
+    assert!(out.contains("custom_extension Sign-up checks"), "{out}");
+    // No localization section: localizations are not managed, so fr-FR is not even listed.
+    assert!(!out.contains("fr-FR"), "{out}");
+
+    let (code, out) = fx.apply(&smaller, &["--delete"]).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("delete custom_extension Sign-up checks"),
+        "{out}"
+    );
+    assert_eq!(fx.sandbox.custom_authentication_extensions().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_errors_name_the_line_and_column_and_the_wrong_tenant_is_refused() {
+    let fx = fixture().await;
+    let broken = fx.write(
+        "broken.toml",
+        "[[listener]]\nevent = \"token_issuance_start\"\nextension = \"nowhere\"\n",
+    );
+    let (code, out) = fx.plan(&broken).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("broken.toml:3:13"), "{out}");
+    assert!(out.contains("not a custom_extension of this file"), "{out}");
+
+    let other = fx.write(
+        "other.toml",
+        "[tenant]\nid = \"00000000-0000-4000-8000-000000000000\"\n",
+    );
+    let (code, out) = fx.plan(&other).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("Graph answers for tenant"), "{out}");
+}
