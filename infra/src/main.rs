@@ -412,7 +412,9 @@ fn failure_is_1(result: anyhow::Result<ExitCode>) -> ExitCode {
 }
 
 async fn tenant_export(config: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let graph = entra_infra::tenant_config::connect(config, config_env()).await?;
+    let graph =
+        entra_infra::tenant_config::connect(config, config_env(), |name| std::env::var(name).ok())
+            .await?;
     print!("{}", entra_infra::tenant_config::export(&graph).await?);
     Ok(ExitCode::SUCCESS)
 }
@@ -438,7 +440,8 @@ async fn tenant_plan(
 ) -> anyhow::Result<ExitCode> {
     use entra_infra::tenant_config;
     let desired = tenant_config::file::load(file)?;
-    let graph = tenant_config::connect(config, config_env()).await?;
+    let graph =
+        tenant_config::connect(config, config_env(), |name| std::env::var(name).ok()).await?;
     let (plan, _) = tenant_config::plan_file(&graph, &desired, deletes(delete)).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&plan)?);
@@ -459,7 +462,8 @@ async fn tenant_apply(
 ) -> anyhow::Result<ExitCode> {
     use entra_infra::tenant_config;
     let desired = tenant_config::file::load(file)?;
-    let graph = tenant_config::connect(config, config_env()).await?;
+    let graph =
+        tenant_config::connect(config, config_env(), |name| std::env::var(name).ok()).await?;
     let report = tenant_config::apply(&graph, &desired, deletes(delete), |n, total, what| {
         eprintln!("[{n}/{total}] {what}");
     })

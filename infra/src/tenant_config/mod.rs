@@ -17,9 +17,11 @@ pub mod plan;
 
 use std::path::Path;
 
-use entra_graph::GraphClient;
+use entra_graph::{ClientCredential, FederatedTokenSource, GraphClient};
+use entra_platform::SecretRef;
 use entra_platform::config::{
-    GraphConfig, TenantConfig, Validate, ValidationReport, load_config_with_env,
+    DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_BASE_URL, Guid, HttpUrl, TenantConfig, Validate,
+    ValidationReport, load_config_with_env,
 };
 use serde::Deserialize;
 
@@ -31,7 +33,23 @@ use self::plan::{Deletes, Plan};
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectionConfig {
     pub tenant: TenantConfig,
-    pub graph: GraphConfig,
+    pub graph: ConnectionGraph,
+}
+
+/// `[graph]` as the CLI reads it: the functions' section, except that the secret may be left out in
+/// CI, where the job's OIDC token signs the app in instead (a federated credential on the app
+/// registration, so the pipeline stores no secret).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionGraph {
+    pub client_id: Guid,
+    #[serde(default)]
+    pub authority_host: Option<HttpUrl>,
+    #[serde(default)]
+    pub base_url: Option<HttpUrl>,
+    /// Where the client secret lives; absent: the CI job's federated token.
+    #[serde(default)]
+    pub secret: Option<SecretRef>,
 }
 
 impl Validate for ConnectionConfig {
@@ -40,19 +58,55 @@ impl Validate for ConnectionConfig {
     }
 }
 
-/// A Graph client for the tenant in `config` (file plus `ENTRA_HOOKS_*` overrides in `env`).
-pub async fn connect<I, K, V>(config: &Path, env: I) -> anyhow::Result<GraphClient>
+/// A Graph client for the tenant in `config` (file plus `ENTRA_HOOKS_*` overrides in `env`): with
+/// the `[graph]` secret when there is one, else with the CI job's OIDC token (GitHub Actions'
+/// `ACTIONS_ID_TOKEN_REQUEST_*`, or Azure Pipelines'), read through `lookup`.
+pub async fn connect<I, K, V>(
+    config: &Path,
+    env: I,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> anyhow::Result<GraphClient>
 where
     I: IntoIterator<Item = (K, V)>,
     K: Into<String>,
     V: Into<String>,
 {
     let config: ConnectionConfig = load_config_with_env(Some(config), env)?;
-    let secrets = entra_extensions::runtime::secret_resolver([&config.graph.secret]).await;
-    Ok(
-        entra_extensions::runtime::graph_client_for(&config.tenant, &config.graph, &secrets)
-            .await?,
+    let graph = &config.graph;
+    if let Some(secret) = &graph.secret {
+        let functions_graph = entra_platform::config::GraphConfig {
+            client_id: graph.client_id.clone(),
+            authority_host: graph.authority_host.clone(),
+            base_url: graph.base_url.clone(),
+            secret: secret.clone(),
+        };
+        let secrets = entra_extensions::runtime::secret_resolver([secret]).await;
+        return Ok(entra_extensions::runtime::graph_client_for(
+            &config.tenant,
+            &functions_graph,
+            &secrets,
+        )
+        .await?);
+    }
+    let source = FederatedTokenSource::from_env(lookup)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "[graph] has no secret and this is not a CI job with an OIDC token \
+             (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN: give the GitHub job `permissions: id-token: write`); \
+             set [graph] secret = \"env:VAR\", \"file:…\" or \"aws-sm:…\" to run elsewhere"
+        )
+    })?;
+    let with_slash = |url: &Option<HttpUrl>, default: &str| {
+        let value = url.as_ref().map_or(default, HttpUrl::trimmed);
+        format!("{value}/").parse::<url::Url>()
+    };
+    let graph_config = entra_graph::GraphConfig::new(
+        config.tenant.id.to_string(),
+        graph.client_id.to_string(),
+        ClientCredential::Federated(source),
     )
+    .with_authority_host(with_slash(&graph.authority_host, DEFAULT_AUTHORITY_HOST)?)
+    .with_graph_base_url(with_slash(&graph.base_url, DEFAULT_GRAPH_BASE_URL)?);
+    Ok(GraphClient::new(graph_config)?)
 }
 
 /// Why a plan or an apply stopped.

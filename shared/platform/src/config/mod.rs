@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 
 pub use common::{
-    AuthConfig, CommonConfig, EmfMode, ExtensionConfig, GraphConfig, LimitsConfig, LogConfig,
-    LogFormat, MetricsConfig, TenantConfig,
+    AuthConfig, CommonConfig, DEFAULT_AUTHORITY_HOST, DEFAULT_GRAPH_BASE_URL, EmfMode,
+    ExtensionConfig, GraphConfig, LimitsConfig, LogConfig, LogFormat, MetricsConfig, TenantConfig,
 };
 pub use types::{Guid, HttpUrl, TenantName};
 
