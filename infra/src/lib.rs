@@ -7,6 +7,7 @@
 //! before `sam deploy` rather than in the first cold start.
 
 pub mod audit_export;
+pub mod bootstrap;
 pub mod cases;
 pub mod decrypt;
 pub mod replay;

@@ -146,6 +146,31 @@ enum Command {
         #[arg(long)]
         delete: bool,
     },
+    /// Create or complete the app registrations: the management app with its Graph permissions,
+    /// GitHub federated credentials, a client secret (to a file), the extension API. Idempotent.
+    Bootstrap {
+        /// The connection ([tenant], [graph]): an app or admin allowed to create applications.
+        #[arg(long)]
+        config: PathBuf,
+        /// Display name of the management application.
+        #[arg(long, default_value = "entra-hooks management")]
+        management_app: String,
+        /// ORG/REPO: trust its GitHub Actions pull requests and main branch (OIDC, no secret).
+        #[arg(long)]
+        github_repo: Option<String>,
+        /// Also trust jobs of this GitHub environment.
+        #[arg(long, requires = "github_repo")]
+        github_environment: Option<String>,
+        /// Add a client secret to the management app and write it to this new file (mode 0600).
+        #[arg(long)]
+        secret_out: Option<PathBuf>,
+        /// Register the extension API for this host (identifier URI api://HOST/APPID).
+        #[arg(long)]
+        extension_host: Option<String>,
+        /// Display name of the extension API's application.
+        #[arg(long, default_value = "entra-hooks extension API")]
+        extension_app: String,
+    },
     /// Print the tenant's managed objects as a tenant file (`plan` on it shows no changes).
     Export {
         #[arg(long)]
@@ -289,6 +314,25 @@ async fn run() -> anyhow::Result<ExitCode> {
             config,
             delete,
         } => Ok(failure_is_1(tenant_apply(&file, &config, delete).await)),
+        Command::Bootstrap {
+            config,
+            management_app,
+            github_repo,
+            github_environment,
+            secret_out,
+            extension_host,
+            extension_app,
+        } => {
+            let options = entra_infra::bootstrap::BootstrapOptions {
+                management_app,
+                github_repo,
+                github_environment,
+                secret_out,
+                extension_host,
+                extension_app,
+            };
+            Ok(failure_is_1(tenant_bootstrap(&config, &options).await))
+        }
         Command::Export { config } => Ok(failure_is_1(tenant_export(&config).await)),
         Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(*action).await),
         Command::AuditExport {
@@ -416,6 +460,20 @@ async fn tenant_export(config: &std::path::Path) -> anyhow::Result<ExitCode> {
         entra_infra::tenant_config::connect(config, config_env(), |name| std::env::var(name).ok())
             .await?;
     print!("{}", entra_infra::tenant_config::export(&graph).await?);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn tenant_bootstrap(
+    config: &std::path::Path,
+    options: &entra_infra::bootstrap::BootstrapOptions,
+) -> anyhow::Result<ExitCode> {
+    let graph =
+        entra_infra::tenant_config::connect(config, config_env(), |name| std::env::var(name).ok())
+            .await?;
+    print!(
+        "{}",
+        entra_infra::bootstrap::bootstrap(&graph, options).await?
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -294,3 +294,99 @@ async fn file_errors_name_the_line_and_column_and_the_wrong_tenant_is_refused() 
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("Graph answers for tenant"), "{out}");
 }
+
+/// The appId printed on the "management application" line.
+fn printed_app_id(out: &str) -> String {
+    let line = out
+        .lines()
+        .find(|line| line.starts_with("management application"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let start = line.find("appId ").unwrap() + "appId ".len();
+    line[start..start + 36].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_creates_the_registrations_once_and_never_prints_the_secret() {
+    let fx = fixture().await;
+    let secret_file = fx.dir.path().join("graph-secret");
+    let secret_arg = secret_file.display().to_string();
+    let args = [
+        "bootstrap",
+        "--github-repo",
+        "contoso/tenant",
+        "--extension-host",
+        "hooks.contoso.example",
+        "--secret-out",
+        secret_arg.as_str(),
+    ];
+    let output = fx.run(&args).await;
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        out.contains("management application \"entra-hooks management\": created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Microsoft Graph EventListener.ReadWrite.All: granted"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "federated credential github-pull-requests (repo:contoso/tenant:pull_request): created"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "federated credential github-main (repo:contoso/tenant:ref:refs/heads/main): created"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("resource_id = \"api://hooks.contoso.example/"),
+        "{out}"
+    );
+
+    let secret = std::fs::read_to_string(&secret_file).unwrap();
+    assert!(secret.len() >= 16, "a real secret was written");
+    assert!(!out.contains(&secret), "the secret is never printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&secret_file)
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let app_id = printed_app_id(&out);
+    assert!(fx.sandbox.application_by_app_id(&app_id).is_some());
+
+    // Again, without a secret: everything is already there, nothing is duplicated.
+    let assignments = fx.sandbox.app_role_assignments().len();
+    let output = fx
+        .run(&["bootstrap", "--github-repo", "contoso/tenant"])
+        .await;
+    let again = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(output.status.success(), "{again}");
+    assert!(again.contains(": already there (appId"), "{again}");
+    assert!(
+        again.contains("EventListener.ReadWrite.All: already granted"),
+        "{again}"
+    );
+    assert!(
+        again.contains("github-main (repo:contoso/tenant:ref:refs/heads/main): already there"),
+        "{again}"
+    );
+    assert_eq!(printed_app_id(&again), app_id);
+    assert_eq!(fx.sandbox.app_role_assignments().len(), assignments);
+
+    // An existing secret file is refused before anything is asked of Graph.
+    let output = fx.run(&args).await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("exists; name a new file"));
+}
