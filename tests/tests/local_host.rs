@@ -326,3 +326,44 @@ async fn a_change_notification_to_the_local_receiver_reaches_the_worker() {
         .collect();
     assert!(after.is_empty(), "{after:?}");
 }
+
+/// The banner's tenant-configuration commands: the example tenant file plans changes against the
+/// local host's simulated tenant, applies cleanly, and then plans none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banners_tenant_configuration_commands_apply_the_example() {
+    use entra_infra::tenant_config::{self, plan::Deletes};
+
+    let host = start().await;
+    let banner = host.banner();
+    assert!(
+        banner.contains("plan -f infra/examples/tenant.toml --config"),
+        "{banner}"
+    );
+    assert!(
+        banner.contains("apply -f infra/examples/tenant.toml --config"),
+        "{banner}"
+    );
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("infra/examples/tenant.toml");
+    let file = tenant_config::file::load(&example).unwrap();
+    let no_env: [(String, String); 0] = [];
+    let graph = tenant_config::connect(&host.audit_config(), no_env, |_| None)
+        .await
+        .unwrap();
+
+    let (plan, _) = tenant_config::plan_file(&graph, &file, Deletes::Keep)
+        .await
+        .unwrap();
+    assert_eq!(plan.changes.len(), 6, "{plan:?}");
+    let report = tenant_config::apply(&graph, &file, Deletes::Keep, |_, _, _| {})
+        .await
+        .unwrap();
+    assert!(report.is_complete(), "{report:?}");
+    assert_eq!(report.applied.len(), 6);
+    let (plan, _) = tenant_config::plan_file(&graph, &file, Deletes::Keep)
+        .await
+        .unwrap();
+    assert!(plan.is_empty(), "{plan:?}");
+}

@@ -317,6 +317,14 @@ impl LocalHost {
              cargo run -p entra-infra --bin entra-hooks -- audit-export --config {}\n",
             self.audit_config.display()
         ));
+        text.push_str(&format!(
+            "\nTenant configuration as code (infra/examples/tenant.toml: custom extensions, listeners, branding in two\n\
+             languages; the same file's [tenant] and [graph] are the connection):\n\n  \
+             cargo run -p entra-infra --bin entra-hooks -- plan -f infra/examples/tenant.toml --config {config}\n  \
+             cargo run -p entra-infra --bin entra-hooks -- apply -f infra/examples/tenant.toml --config {config}\n\n\
+             plan shows the table of changes (exit 2), apply makes them, and plan then shows none.\n",
+            config = self.audit_config.display()
+        ));
         text
     }
 }
