@@ -231,6 +231,21 @@ impl GraphClient {
         Groups::new(self.clone())
     }
 
+    /// Sign-up and sign-in user flows (`/identity/authenticationEventsFlows`).
+    pub fn user_flows(&self) -> crate::user_flows::UserFlows {
+        crate::user_flows::UserFlows::new(self.clone())
+    }
+
+    /// Custom and built-in user-flow attributes (`/identity/userFlowAttributes`).
+    pub fn user_flow_attributes(&self) -> crate::user_flows::UserFlowAttributes {
+        crate::user_flows::UserFlowAttributes::new(self.clone())
+    }
+
+    /// Tenant identity providers (`/identity/identityProviders`).
+    pub fn identity_providers(&self) -> crate::user_flows::IdentityProviders {
+        crate::user_flows::IdentityProviders::new(self.clone())
+    }
+
     /// The tenant's organization object (its id is the `{orgId}` of branding paths).
     pub fn organization(&self) -> crate::branding::Organizations {
         crate::branding::Organizations::new(self.clone())

@@ -64,6 +64,7 @@ pub mod testing;
 mod token;
 /// Per-callout Graph call counting ([`usage::measure`]).
 pub mod usage;
+mod user_flows;
 mod users;
 
 pub use applications::{
@@ -99,6 +100,13 @@ pub use federated::FederatedTokenSource;
 pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};
 pub use usage::GraphUsage;
+pub use user_flows::{
+    AttributeCollection, AttributeCollectionPage, AttributeCollectionView, AttributeInput,
+    BUILT_IN_IDENTITY_PROVIDER, IdentityProvider, IdentityProviders, InputOption, InputType,
+    InteractiveAuthFlowStart, MaskedSecret, MethodLoadStart, SELF_SERVICE_SIGN_UP_FLOW,
+    SOCIAL_IDENTITY_PROVIDER, UserCreateStart, UserFlow, UserFlowAttribute, UserFlowAttributes,
+    UserFlows, member_user_create_start,
+};
 pub use users::{
     ExtensionAttribute, NewUser, ObjectIdentity, PasswordProfile, User, UserPatch, Users,
 };
