@@ -83,7 +83,11 @@ impl Ci {
             .env("TENANT_CI_BIN", env!("CARGO_BIN_EXE_entra-hooks"))
             .env("GITHUB_STEP_SUMMARY", &self.summary)
             .env("ACTIONS_ID_TOKEN_REQUEST_URL", request_url.as_str())
-            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token);
+            .env("ACTIONS_ID_TOKEN_REQUEST_TOKEN", request_token)
+            .env(
+                "GOOGLE_CLIENT_SECRET",
+                "google-secret-from-the-repository-secrets",
+            );
         let _ = &self.dir;
         tokio::task::spawn_blocking(move || command.output().unwrap())
             .await
@@ -108,7 +112,7 @@ async fn pull_request_plans_into_the_summary_and_main_applies_with_no_secret() {
     let summary = std::fs::read_to_string(&ci.summary).unwrap();
     assert!(summary.starts_with("## Tenant plan for "), "{summary}");
     assert!(
-        summary.contains("Plan: 6 to create, 0 to update, 0 to delete"),
+        summary.contains("Plan: 10 to create, 0 to update, 0 to delete"),
         "{summary}"
     );
     assert!(
@@ -153,7 +157,13 @@ fn the_example_workflow_runs_these_steps_with_an_oidc_token_and_no_secret() {
         workflow.contains("run: scripts/tenant-ci apply"),
         "{workflow}"
     );
-    assert!(!workflow.contains("secrets."), "{workflow}");
+    // The only stored secret is Google's OAuth client secret for the Google provider; nothing
+    // signs in to Entra with a secret.
+    let secrets: Vec<&str> = workflow
+        .match_indices("secrets.")
+        .map(|(at, _)| &workflow[at..at + 28])
+        .collect();
+    assert_eq!(secrets, ["secrets.GOOGLE_CLIENT_SECRET"], "{workflow}");
     let connection =
         std::fs::read_to_string(repo_root().join("infra/examples/github-actions/entra-hooks.toml"))
             .unwrap();

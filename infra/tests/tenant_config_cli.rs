@@ -390,3 +390,104 @@ async fn bootstrap_creates_the_registrations_once_and_never_prints_the_secret() 
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("exists; name a new file"));
 }
+
+fn flow_file(label: &str, extra_input: &str) -> String {
+    format!(
+        r#"[[custom_attribute]]
+name = "LoyaltyNumber"
+data_type = "string"
+description = "Loyalty programme number"
+
+[[identity_provider]]
+type = "google"
+client_id = "google-client-id"
+client_secret = "env:SANDBOX_GRAPH_SECRET"
+
+[[user_flow]]
+name = "Sign up and sign in"
+identity_providers = ["EmailPassword-OAUTH", "Google-OAUTH"]
+applications = ["a1b2c3d4-0000-4000-8000-000000000001"]
+
+[[user_flow.input]]
+attribute = "email"
+label = "Email address"
+required = true
+
+[[user_flow.input]]
+attribute = "LoyaltyNumber"
+label = "{label}"
+validation_regex = "^[0-9]{{8}}$"
+{extra_input}"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_flow_with_a_custom_attribute_and_google_applies_and_edits_show_exactly_the_edit() {
+    let fx = fixture().await;
+    let file = fx.write("flow.toml", &flow_file("Loyalty number", ""));
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("Plan: 3 to create"), "{out}");
+
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let flows = fx.sandbox.user_flows();
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    // The page names the custom attribute by its id, extension_<app>_LoyaltyNumber.
+    let page = flows[0].to_string();
+    assert!(page.contains("_LoyaltyNumber"), "{page}");
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 0, "{out}");
+
+    // A new label and a third input: one update of the flow's inputs, nothing else.
+    let edited = fx.write(
+        "flow-edited.toml",
+        &flow_file(
+            "Loyalty card number",
+            "\n[[user_flow.input]]\nattribute = \"city\"\nlabel = \"City\"\n",
+        ),
+    );
+    let (code, out) = fx.plan(&edited).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Plan: 0 to create, 1 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(
+        out.contains("| ~ update | user_flow | Sign up and sign in | inputs:"),
+        "{out}"
+    );
+    let (code, out) = fx.apply(&edited, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = fx.plan(&edited).await;
+    assert_eq!(code, 0, "{out}");
+
+    // export -> plan: nothing (the secret reference is not exported; Graph never returns it).
+    let output = fx.run(&["export"]).await;
+    let exported = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        exported.contains("attribute = \"LoyaltyNumber\""),
+        "{exported}"
+    );
+    assert!(!exported.contains("client_secret"), "{exported}");
+    let exported_file = fx.write("exported-flow.toml", &exported);
+    let (code, out) = fx.plan(&exported_file).await;
+    assert_eq!(code, 0, "{out}\n{exported}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_custom_attribute_s_type_cannot_change_and_the_apply_says_why() {
+    let fx = fixture().await;
+    let file = fx.write("flow.toml", &flow_file("Loyalty number", ""));
+    assert_eq!(fx.apply(&file, &[]).await.0, 0);
+    let retyped = fx.write(
+        "retyped.toml",
+        &flow_file("Loyalty number", "").replace("data_type = \"string\"", "data_type = \"int64\""),
+    );
+    let (code, out) = fx.apply(&retyped, &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("data_type cannot change once created"),
+        "{out}"
+    );
+}

@@ -347,7 +347,18 @@ async fn the_banners_tenant_configuration_commands_apply_the_example() {
         .parent()
         .unwrap()
         .join("infra/examples/tenant.toml");
-    let file = tenant_config::file::load(&example).unwrap();
+    let mut file = tenant_config::file::load(&example).unwrap();
+    // The example reads Google's client secret from GOOGLE_CLIENT_SECRET; here from a file instead,
+    // so the test does not touch the process environment.
+    let secret = host
+        .audit_config()
+        .parent()
+        .unwrap()
+        .join("google-client-secret");
+    std::fs::write(&secret, "local-google-secret").unwrap();
+    for provider in file.identity_provider.iter_mut().flatten() {
+        provider.client_secret = Some(format!("file:{}", secret.display()));
+    }
     let no_env: [(String, String); 0] = [];
     let graph = tenant_config::connect(&host.audit_config(), no_env, |_| None)
         .await
@@ -356,12 +367,12 @@ async fn the_banners_tenant_configuration_commands_apply_the_example() {
     let (plan, _) = tenant_config::plan_file(&graph, &file, Deletes::Keep)
         .await
         .unwrap();
-    assert_eq!(plan.changes.len(), 6, "{plan:?}");
+    assert_eq!(plan.changes.len(), 10, "{plan:?}");
     let report = tenant_config::apply(&graph, &file, Deletes::Keep, |_, _, _| {})
         .await
         .unwrap();
     assert!(report.is_complete(), "{report:?}");
-    assert_eq!(report.applied.len(), 6);
+    assert_eq!(report.applied.len(), 10);
     let (plan, _) = tenant_config::plan_file(&graph, &file, Deletes::Keep)
         .await
         .unwrap();

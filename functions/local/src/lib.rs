@@ -318,10 +318,11 @@ impl LocalHost {
             self.audit_config.display()
         ));
         text.push_str(&format!(
-            "\nTenant configuration as code (infra/examples/tenant.toml: custom extensions, listeners, branding in two\n\
-             languages; the same file's [tenant] and [graph] are the connection):\n\n  \
+            "\nTenant configuration as code (infra/examples/tenant.toml: a sign-up flow with email + password and\n\
+             Google, two custom attributes, custom extensions and listeners, branding in two languages; the\n\
+             file above's [tenant] and [graph] are the connection):\n\n  \
              cargo run -p entra-infra --bin entra-hooks -- plan -f infra/examples/tenant.toml --config {config}\n  \
-             cargo run -p entra-infra --bin entra-hooks -- apply -f infra/examples/tenant.toml --config {config}\n\n\
+             GOOGLE_CLIENT_SECRET=any cargo run -p entra-infra --bin entra-hooks -- apply -f infra/examples/tenant.toml --config {config}\n\n\
              plan shows the table of changes (exit 2), apply makes them, and plan then shows none.\n",
             config = self.audit_config.display()
         ));

@@ -6,6 +6,30 @@
 //! [tenant]
 //! id = "4f2e7a8c-6b1d-4e3a-9c5f-2d8b7a1e0c93"   # optional: plan refuses another tenant
 //!
+//! [[custom_attribute]]
+//! name = "LoyaltyNumber"                       # displayName, the key
+//! data_type = "string"                         # string, boolean or int64 (fixed once created)
+//!
+//! [[identity_provider]]
+//! type = "google"                              # google or facebook
+//! client_id = "1234567890-contoso.apps.googleusercontent.com"
+//! client_secret = "env:GOOGLE_CLIENT_SECRET"   # a secret reference, read at creation
+//!
+//! [[user_flow]]
+//! name = "Sign up and sign in"
+//! identity_providers = ["EmailPassword-OAUTH", "Google-OAUTH"]
+//! applications = ["a1b2c3d4-0000-4000-8000-000000000001"]
+//!
+//! [[user_flow.input]]                          # the sign-up page, in order
+//! attribute = "email"
+//! label = "Email address"
+//! required = true
+//!
+//! [[user_flow.input]]
+//! attribute = "LoyaltyNumber"                  # a custom_attribute, by name
+//! label = "Loyalty number"
+//! validation_regex = "^[0-9]{8}$"
+//!
 //! [[custom_extension]]
 //! name = "Claims from our API"                 # displayName, the key
 //! event = "token_issuance_start"               # or attribute_collection_start, _submit, otp_send
@@ -40,9 +64,15 @@ use serde_spanned::Spanned;
 pub struct TenantFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantSection>,
-    /// Present (even empty: `custom_extension = []`) means the file manages this kind.
+    /// Present (even empty: `custom_attribute = []`) means the file manages this kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_attribute: Option<Vec<CustomAttributeEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider: Option<Vec<IdentityProviderEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_extension: Option<Vec<CustomExtensionEntry>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_flow: Option<Vec<UserFlowEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener: Option<Vec<ListenerEntry>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,6 +86,187 @@ pub struct TenantSection {
     /// The directory id the file is for; `plan` and `apply` stop on another tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+}
+
+/// `[[custom_attribute]]`: a custom user-flow attribute (`identityUserFlowAttribute`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomAttributeEntry {
+    /// The display name: the key, and how flows' inputs name the attribute.
+    pub name: Spanned<String>,
+    /// `string`, `boolean` or `int64`; it cannot change once created.
+    pub data_type: DataType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The data types a custom attribute can be created with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataType {
+    String,
+    Boolean,
+    Int64,
+}
+
+impl DataType {
+    /// Graph's spelling.
+    pub fn graph(self) -> &'static str {
+        match self {
+            DataType::String => "string",
+            DataType::Boolean => "boolean",
+            DataType::Int64 => "int64",
+        }
+    }
+}
+
+/// `[[identity_provider]]`: a social identity provider of the tenant.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityProviderEntry {
+    /// `google` or `facebook`: the key (a tenant has one of each).
+    #[serde(rename = "type")]
+    pub provider: SocialProvider,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The OAuth client id registered with the provider.
+    pub client_id: String,
+    /// A secret reference (`env:`, `file:`, `aws-sm:`), read when the provider is created; Graph
+    /// never shows it again, so it is not compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
+}
+
+/// The social providers an External ID tenant federates with through Graph.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SocialProvider {
+    Google,
+    Facebook,
+}
+
+impl SocialProvider {
+    /// Graph's `identityProviderType`.
+    pub fn graph_type(self) -> &'static str {
+        match self {
+            SocialProvider::Google => "Google",
+            SocialProvider::Facebook => "Facebook",
+        }
+    }
+
+    /// The provider's id in flows (`Google-OAUTH`).
+    pub fn flow_id(self) -> &'static str {
+        match self {
+            SocialProvider::Google => "Google-OAUTH",
+            SocialProvider::Facebook => "Facebook-OAUTH",
+        }
+    }
+}
+
+/// `[[user_flow]]`: a sign-up and sign-in flow (`externalUsersSelfServiceSignUpEventsFlow`).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserFlowEntry {
+    /// The display name: the key.
+    pub name: Spanned<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the flow offers sign-up (default true).
+    #[serde(default = "yes")]
+    pub sign_up: bool,
+    /// Identity provider ids offered: `EmailPassword-OAUTH`, `EmailOtpSignup-OAUTH`,
+    /// `Google-OAUTH`, `Facebook-OAUTH`.
+    pub identity_providers: Vec<String>,
+    /// Client ids of the applications using the flow (an application uses one flow at most).
+    #[serde(default)]
+    pub applications: Vec<String>,
+    /// The attribute collection page, in on-page order; its attributes are the ones collected.
+    #[serde(default, rename = "input")]
+    pub inputs: Vec<InputEntry>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `[[user_flow.input]]`: one input of the attribute collection page.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputEntry {
+    /// A built-in attribute id (`email`, `displayName`, `city`) or a `custom_attribute` name.
+    pub attribute: Spanned<String>,
+    pub label: String,
+    /// `text` (default), `radio_single_select`, `checkbox_multi_select` or `boolean`.
+    #[serde(default, rename = "type", skip_serializing_if = "InputKind::is_text")]
+    pub kind: InputKind,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
+    /// Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub editable: bool,
+    /// Default true.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub write_to_directory: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation_regex: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_value: Option<String>,
+    /// For radio and checkbox inputs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<OptionEntry>,
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
+}
+
+/// The kinds of page input, as the file names them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputKind {
+    #[default]
+    Text,
+    RadioSingleSelect,
+    CheckboxMultiSelect,
+    Boolean,
+}
+
+impl InputKind {
+    fn is_text(&self) -> bool {
+        *self == InputKind::Text
+    }
+
+    /// Graph's spelling.
+    pub fn graph(self) -> &'static str {
+        match self {
+            InputKind::Text => "text",
+            InputKind::RadioSingleSelect => "radioSingleSelect",
+            InputKind::CheckboxMultiSelect => "checkboxMultiSelect",
+            InputKind::Boolean => "boolean",
+        }
+    }
+
+    /// From Graph's spelling, any case.
+    pub fn from_graph(value: &str) -> Option<Self> {
+        [
+            InputKind::Text,
+            InputKind::RadioSingleSelect,
+            InputKind::CheckboxMultiSelect,
+            InputKind::Boolean,
+        ]
+        .into_iter()
+        .find(|kind| kind.graph().eq_ignore_ascii_case(value))
+    }
+}
+
+/// One choice of a radio or checkbox input.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptionEntry {
+    pub label: String,
+    pub value: String,
 }
 
 /// The events a custom extension or listener serves, as the file names them.
@@ -213,6 +424,120 @@ pub fn parse(text: &str, name: &str) -> Result<TenantFile, FileError> {
         message,
     };
 
+    let attributes = file.custom_attribute.as_deref().unwrap_or_default();
+    for (index, attribute) in attributes.iter().enumerate() {
+        let name = attribute.name.get_ref();
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_alphabetic());
+        if !valid {
+            return Err(invalid(
+                attribute.name.span().start,
+                format!(
+                    "custom_attribute.name {name:?} must be letters, digits or _ and start with a letter (it becomes extension_<app>_{name})"
+                ),
+            ));
+        }
+        if attributes[..index]
+            .iter()
+            .any(|other| other.name.get_ref().eq_ignore_ascii_case(name))
+        {
+            return Err(invalid(
+                attribute.name.span().start,
+                format!("a second custom_attribute is named {name:?}"),
+            ));
+        }
+    }
+    let providers = file.identity_provider.as_deref().unwrap_or_default();
+    for (index, provider) in providers.iter().enumerate() {
+        if providers[..index]
+            .iter()
+            .any(|other| other.provider == provider.provider)
+        {
+            return Err(FileError::Invalid {
+                location: at(None),
+                message: format!(
+                    "identity_provider type {:?} appears twice; a tenant has one of each",
+                    provider.provider.graph_type()
+                ),
+            });
+        }
+    }
+    let flows = file.user_flow.as_deref().unwrap_or_default();
+    for (index, flow) in flows.iter().enumerate() {
+        let name = flow.name.get_ref();
+        if name.trim().is_empty() {
+            return Err(invalid(
+                flow.name.span().start,
+                "user_flow.name is empty; give the flow its display name".into(),
+            ));
+        }
+        if flows[..index]
+            .iter()
+            .any(|other| other.name.get_ref() == name)
+        {
+            return Err(invalid(
+                flow.name.span().start,
+                format!("a second user_flow is named {name:?}; names are the key"),
+            ));
+        }
+        if flow.identity_providers.is_empty() {
+            return Err(invalid(
+                flow.name.span().start,
+                format!(
+                    "user_flow {name:?} offers no identity provider; add at least one (e.g. \"EmailPassword-OAUTH\")"
+                ),
+            ));
+        }
+        for (other_index, other) in flows.iter().enumerate() {
+            if other_index < index
+                && let Some(shared) = flow
+                    .applications
+                    .iter()
+                    .find(|app| other.applications.contains(app))
+            {
+                return Err(invalid(
+                    flow.name.span().start,
+                    format!(
+                        "application {shared} is in user_flow {:?} too; an application uses one flow",
+                        other.name.get_ref()
+                    ),
+                ));
+            }
+        }
+        for (input_index, input) in flow.inputs.iter().enumerate() {
+            let attribute = input.attribute.get_ref();
+            if flow.inputs[..input_index]
+                .iter()
+                .any(|other| other.attribute.get_ref().eq_ignore_ascii_case(attribute))
+            {
+                return Err(invalid(
+                    input.attribute.span().start,
+                    format!("attribute {attribute:?} has a second input in user_flow {name:?}"),
+                ));
+            }
+            let choices = matches!(
+                input.kind,
+                InputKind::RadioSingleSelect | InputKind::CheckboxMultiSelect
+            );
+            if choices == input.options.is_empty() {
+                return Err(invalid(
+                    input.attribute.span().start,
+                    if choices {
+                        format!(
+                            "input {attribute:?} is a {} and needs options",
+                            input.kind.graph()
+                        )
+                    } else {
+                        format!(
+                            "input {attribute:?} has options; only radio_single_select and checkbox_multi_select take them"
+                        )
+                    },
+                ));
+            }
+        }
+    }
+
     let extensions = file.custom_extension.as_deref().unwrap_or_default();
     for (index, extension) in extensions.iter().enumerate() {
         let name = extension.name.get_ref();
@@ -366,6 +691,7 @@ resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
             .collect::<Vec<_>>()
             .join("\n");
         let file = parse(&example, "example").unwrap();
+        assert_eq!(file.user_flow.unwrap()[0].inputs.len(), 2);
         assert_eq!(file.custom_extension.unwrap().len(), 1);
         assert_eq!(file.branding.unwrap().localization.unwrap().len(), 1);
     }
@@ -403,6 +729,29 @@ resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
         assert!(error(&http).contains("must be an https:// URL"));
         let twice = format!("{EXTENSION}{EXTENSION}");
         assert!(error(&twice).contains("names are the key"));
+    }
+
+    #[test]
+    fn flows_are_checked_with_the_fix() {
+        let flow = |body: &str| format!("[[user_flow]]\nname = \"f\"\n{body}");
+        assert!(error(&flow("identity_providers = []\n")).contains("offers no identity provider"));
+        let two = format!(
+            "{}{}",
+            flow("identity_providers = [\"EmailPassword-OAUTH\"]\napplications = [\"app\"]\n"),
+            flow("identity_providers = [\"EmailPassword-OAUTH\"]\napplications = [\"app\"]\n")
+                .replace("\"f\"", "\"g\"")
+        );
+        assert!(error(&two).contains("an application uses one flow"));
+        let radio = flow(
+            "identity_providers = [\"EmailPassword-OAUTH\"]\n[[user_flow.input]]\nattribute = \"city\"\nlabel = \"City\"\ntype = \"radio_single_select\"\n",
+        );
+        let message = error(&radio);
+        assert!(message.starts_with("tenant.toml:5:13: "), "{message}");
+        assert!(message.contains("needs options"), "{message}");
+        let attribute = "[[custom_attribute]]\nname = \"loyalty number\"\ndata_type = \"string\"\n";
+        assert!(error(attribute).contains("must be letters, digits or _"));
+        let retyped = "[[custom_attribute]]\nname = \"x\"\ndata_type = \"float\"\n";
+        assert!(error(retyped).starts_with("tenant.toml:3:13: "), "{}", error(retyped));
     }
 
     #[test]

@@ -6,14 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use entra_graph::{
-    AuthenticationEventListener, BrandingLookup, BrandingProperties, ClaimForTokenConfiguration,
-    ClientConfiguration, CustomAuthenticationExtension, ExtensionType, GraphClient, GraphError,
-    ListenerType,
+    AttributeInput, AuthenticationEventListener, BrandingLookup, BrandingProperties,
+    ClaimForTokenConfiguration, ClientConfiguration, CustomAuthenticationExtension, ExtensionType,
+    GraphClient, GraphError, IdentityProvider, InputOption, InputType, ListenerType, UserFlow,
 };
+use entra_platform::{SecretRef, SecretResolver};
 use serde_json::{Value, json};
 
 use super::file::{
-    BrandingTexts, CustomExtensionEntry, Event, ListenerEntry, TenantFile, listener_key,
+    BrandingTexts, CustomAttributeEntry, CustomExtensionEntry, DataType, Event,
+    IdentityProviderEntry, InputEntry, InputKind, ListenerEntry, OptionEntry, SocialProvider,
+    TenantFile, UserFlowEntry, listener_key,
 };
 use super::plan::{Action, Change, Kind, Object};
 
@@ -23,6 +26,15 @@ pub const DEFAULT_BRANDING: &str = "default";
 /// The kinds the file manages: those with a section, even an empty one.
 pub fn managed_kinds(file: &TenantFile) -> BTreeSet<Kind> {
     let mut kinds = BTreeSet::new();
+    if file.custom_attribute.is_some() {
+        kinds.insert(Kind::CustomAttribute);
+    }
+    if file.identity_provider.is_some() {
+        kinds.insert(Kind::IdentityProvider);
+    }
+    if file.user_flow.is_some() {
+        kinds.insert(Kind::UserFlow);
+    }
     if file.custom_extension.is_some() {
         kinds.insert(Kind::CustomExtension);
     }
@@ -41,6 +53,15 @@ pub fn managed_kinds(file: &TenantFile) -> BTreeSet<Kind> {
 /// The file's entries as objects.
 pub fn desired(file: &TenantFile) -> Vec<Object> {
     let mut objects = Vec::new();
+    for entry in file.custom_attribute.iter().flatten() {
+        objects.push(attribute_object(entry));
+    }
+    for entry in file.identity_provider.iter().flatten() {
+        objects.push(provider_object(entry));
+    }
+    for entry in file.user_flow.iter().flatten() {
+        objects.push(flow_object(entry));
+    }
     for entry in file.custom_extension.iter().flatten() {
         objects.push(extension_object(entry));
     }
@@ -62,6 +83,39 @@ pub fn desired(file: &TenantFile) -> Vec<Object> {
         }
     }
     objects
+}
+
+fn attribute_object(entry: &CustomAttributeEntry) -> Object {
+    Object::new(Kind::CustomAttribute, entry.name.get_ref())
+        .field("data_type", entry.data_type.graph())
+        .field("description", entry.description.clone())
+}
+
+fn provider_object(entry: &IdentityProviderEntry) -> Object {
+    Object::new(Kind::IdentityProvider, entry.provider.graph_type())
+        .field("display_name", entry.display_name.clone())
+        .field("client_id", entry.client_id.clone())
+}
+
+fn sorted(values: &[String]) -> Value {
+    let mut values = values.to_vec();
+    values.sort();
+    values.dedup();
+    json!(values)
+}
+
+fn flow_object(entry: &UserFlowEntry) -> Object {
+    let inputs: Vec<Value> = entry
+        .inputs
+        .iter()
+        .map(|input| serde_json::to_value(input).unwrap_or_default())
+        .collect();
+    Object::new(Kind::UserFlow, entry.name.get_ref())
+        .field("description", entry.description.clone())
+        .field("sign_up", entry.sign_up)
+        .field("identity_providers", sorted(&entry.identity_providers))
+        .field("applications", sorted(&entry.applications))
+        .field("inputs", json!(inputs))
 }
 
 fn extension_object(entry: &CustomExtensionEntry) -> Object {
@@ -136,14 +190,142 @@ fn event_of_listener(listener_type: &ListenerType) -> Option<Event> {
 pub struct TenantState {
     pub objects: Vec<Object>,
     pub extension_ids: BTreeMap<String, String>,
+    /// Custom attributes by name: their ids (`extension_{app}_{Name}`).
+    pub attribute_ids: BTreeMap<String, String>,
     /// The organization (tenant) id, for branding calls and the `[tenant] id` guard.
     pub org_id: String,
+}
+
+/// A flow's page input as the file writes it, from Graph's; custom attributes by name.
+fn input_entry(input: &AttributeInput, names: &BTreeMap<String, String>) -> InputEntry {
+    use serde_spanned::Spanned;
+    let attribute = names
+        .get(&input.attribute.to_ascii_lowercase())
+        .cloned()
+        .unwrap_or_else(|| input.attribute.clone());
+    InputEntry {
+        attribute: Spanned::new(0..0, attribute),
+        label: input.label.clone(),
+        kind: InputKind::from_graph(input.input_type.as_str()).unwrap_or_default(),
+        required: input.required.unwrap_or(false),
+        hidden: input.hidden.unwrap_or(false),
+        editable: input.editable.unwrap_or(true),
+        write_to_directory: input.write_to_directory.unwrap_or(true),
+        validation_regex: input
+            .validation_reg_ex
+            .clone()
+            .filter(|regex| !regex.is_empty()),
+        default_value: input
+            .default_value
+            .clone()
+            .filter(|value| !value.is_empty()),
+        options: input
+            .options
+            .iter()
+            .flatten()
+            .map(|option| OptionEntry {
+                label: option.label.clone().unwrap_or_default(),
+                value: option.value.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// Graph's page input from the file's; a custom attribute's name becomes its id.
+fn graph_input(input: &InputEntry, ids: &BTreeMap<String, String>) -> AttributeInput {
+    AttributeInput {
+        attribute: attribute_id(input.attribute.get_ref(), ids),
+        label: input.label.clone(),
+        input_type: InputType::parse(input.kind.graph()),
+        default_value: input.default_value.clone(),
+        editable: Some(input.editable),
+        hidden: Some(input.hidden),
+        required: Some(input.required),
+        write_to_directory: Some(input.write_to_directory),
+        validation_reg_ex: input.validation_regex.clone(),
+        options: (!input.options.is_empty()).then(|| {
+            input
+                .options
+                .iter()
+                .map(|option| InputOption {
+                    label: Some(option.label.clone()),
+                    value: option.value.clone(),
+                    ..InputOption::default()
+                })
+                .collect()
+        }),
+        extra: Default::default(),
+    }
+}
+
+/// The id of the attribute the file calls `name`: a custom attribute's id, else `name` itself (a
+/// built-in attribute's id).
+fn attribute_id(name: &str, ids: &BTreeMap<String, String>) -> String {
+    ids.iter()
+        .find(|(custom, _)| custom.eq_ignore_ascii_case(name))
+        .map(|(_, id)| id.clone())
+        .unwrap_or_else(|| name.to_owned())
 }
 
 /// Reads the tenant: the organization, the custom extensions and listeners, the branding.
 pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError> {
     let org_id = graph.organization().current().await?.id;
     let mut objects = Vec::new();
+    let mut attribute_ids = BTreeMap::new();
+    let mut attribute_names = BTreeMap::new();
+    for attribute in graph.user_flow_attributes().list().await? {
+        let (false, Some(id), Some(name)) = (
+            attribute.is_built_in(),
+            attribute.id.clone(),
+            attribute.display_name.clone(),
+        ) else {
+            continue;
+        };
+        attribute_ids.insert(name.clone(), id.clone());
+        attribute_names.insert(id.to_ascii_lowercase(), name.clone());
+        objects.push(
+            Object::new(Kind::CustomAttribute, name)
+                .with_id(id)
+                .field("data_type", attribute.data_type.clone())
+                .field("description", attribute.description.clone()),
+        );
+    }
+    for provider in graph.identity_providers().list().await? {
+        let (false, Some(id), Some(kind)) = (
+            provider.is_built_in(),
+            provider.id.clone(),
+            provider.identity_provider_type.clone(),
+        ) else {
+            continue;
+        };
+        objects.push(
+            Object::new(Kind::IdentityProvider, kind)
+                .with_id(id)
+                .field("display_name", provider.display_name.clone())
+                .field("client_id", provider.client_id.clone()),
+        );
+    }
+    for flow in graph.user_flows().list().await? {
+        let (Some(id), Some(name)) = (flow.id.clone(), flow.display_name.clone()) else {
+            continue;
+        };
+        let inputs: Vec<Value> = flow
+            .inputs()
+            .iter()
+            .map(|input| {
+                serde_json::to_value(input_entry(input, &attribute_names)).unwrap_or_default()
+            })
+            .collect();
+        objects.push(
+            Object::new(Kind::UserFlow, name)
+                .with_id(id)
+                .field("description", flow.description.clone())
+                .field("sign_up", flow.sign_up_allowed())
+                .field("identity_providers", sorted(&flow.identity_provider_ids()))
+                .field("applications", sorted(&flow.application_ids()))
+                .field("inputs", json!(inputs)),
+        );
+    }
     let mut extension_ids = BTreeMap::new();
     let mut extension_names = BTreeMap::new();
     for extension in graph.custom_authentication_extensions().list().await? {
@@ -247,6 +429,7 @@ pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError>
     Ok(TenantState {
         objects,
         extension_ids,
+        attribute_ids,
         org_id,
     })
 }
@@ -376,10 +559,61 @@ pub fn export_file(state: &TenantState) -> TenantFile {
             texts: texts(object),
         })
         .collect();
+    let attributes: Vec<CustomAttributeEntry> = of_kind(Kind::CustomAttribute)
+        .filter_map(|object| {
+            let data_type = match text(object, "data_type")?.as_str() {
+                "string" => DataType::String,
+                "boolean" => DataType::Boolean,
+                "int64" => DataType::Int64,
+                _ => return None,
+            };
+            Some(CustomAttributeEntry {
+                name: Spanned::new(0..0, object.key.clone()),
+                data_type,
+                description: text(object, "description"),
+            })
+        })
+        .collect();
+    let providers: Vec<IdentityProviderEntry> = of_kind(Kind::IdentityProvider)
+        .filter_map(|object| {
+            let provider = match object.key.as_str() {
+                "Google" => SocialProvider::Google,
+                "Facebook" => SocialProvider::Facebook,
+                _ => return None,
+            };
+            Some(IdentityProviderEntry {
+                provider,
+                display_name: text(object, "display_name"),
+                client_id: text(object, "client_id").unwrap_or_default(),
+                client_secret: None,
+            })
+        })
+        .collect();
+    let flows: Vec<UserFlowEntry> = of_kind(Kind::UserFlow)
+        .map(|object| UserFlowEntry {
+            name: Spanned::new(0..0, object.key.clone()),
+            description: text(object, "description"),
+            sign_up: object
+                .fields
+                .get("sign_up")
+                .and_then(Value::as_bool)
+                .unwrap_or(true),
+            identity_providers: strings(object, "identity_providers").unwrap_or_default(),
+            applications: strings(object, "applications").unwrap_or_default(),
+            inputs: object
+                .fields
+                .get("inputs")
+                .and_then(|inputs| serde_json::from_value(inputs.clone()).ok())
+                .unwrap_or_default(),
+        })
+        .collect();
     TenantFile {
         tenant: Some(TenantSection {
             id: Some(state.org_id.clone()).filter(|id| !id.is_empty()),
         }),
+        custom_attribute: Some(attributes),
+        identity_provider: Some(providers),
+        user_flow: Some(flows),
         custom_extension: Some(extensions),
         listener: Some(listeners),
         branding: Some(BrandingSection {
@@ -389,107 +623,356 @@ pub fn export_file(state: &TenantState) -> TenantFile {
     }
 }
 
-/// Makes one change. Extensions created earlier in the same apply are looked up in `extension_ids`
-/// (and added to it), so a listener can call an extension created a moment before.
-pub async fn write(
-    graph: &GraphClient,
-    org_id: &str,
-    extension_ids: &mut BTreeMap<String, String>,
-    change: &Change,
-) -> Result<(), WriteError> {
-    let desired = change.desired.as_ref();
-    let id = || {
-        change
-            .id
-            .clone()
-            .ok_or_else(|| WriteError::Missing(format!("the tenant id of {}", change.key)))
-    };
-    match (change.kind, change.action) {
-        (Kind::CustomExtension, Action::Delete) => {
-            graph
-                .custom_authentication_extensions()
-                .delete(&id()?)
-                .await?;
-            extension_ids.remove(&change.key);
+/// What a write needs besides the change: the client, ids learnt so far (objects created earlier in
+/// the same apply are found here), the file (secret references are not part of the plan) and the
+/// secret sources.
+pub struct Writer<'a> {
+    pub graph: &'a GraphClient,
+    pub file: &'a TenantFile,
+    pub secrets: SecretResolver,
+    pub org_id: String,
+    pub extension_ids: BTreeMap<String, String>,
+    pub attribute_ids: BTreeMap<String, String>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer starting from what `state` read.
+    pub async fn new(graph: &'a GraphClient, file: &'a TenantFile, state: &TenantState) -> Self {
+        let references: Vec<SecretRef> = file
+            .identity_provider
+            .iter()
+            .flatten()
+            .filter_map(|provider| provider.client_secret.as_deref()?.parse().ok())
+            .collect();
+        Self {
+            graph,
+            file,
+            secrets: entra_extensions::runtime::secret_resolver(references.iter()).await,
+            org_id: state.org_id.clone(),
+            extension_ids: state.extension_ids.clone(),
+            attribute_ids: state.attribute_ids.clone(),
         }
-        (Kind::CustomExtension, action) => {
-            let object = desired.ok_or_else(|| WriteError::Missing(change.key.clone()))?;
-            let body = extension_body(object)?;
-            if action == Action::Create {
+    }
+
+    /// Makes one change.
+    pub async fn write(&mut self, change: &Change) -> Result<(), WriteError> {
+        let graph = self.graph;
+        let desired = change.desired.as_ref();
+        let id = || {
+            change
+                .id
+                .clone()
+                .ok_or_else(|| WriteError::Missing(format!("the tenant id of {}", change.key)))
+        };
+        let object = || desired.ok_or_else(|| WriteError::Missing(change.key.clone()));
+        match (change.kind, change.action) {
+            (Kind::CustomAttribute, Action::Create) => {
+                let object = object()?;
                 let created = graph
-                    .custom_authentication_extensions()
-                    .create(&body)
+                    .user_flow_attributes()
+                    .create(
+                        &change.key,
+                        text_field(object, "description").as_deref(),
+                        &text_field(object, "data_type").unwrap_or_default(),
+                    )
                     .await?;
                 if let Some(new_id) = created.id {
-                    extension_ids.insert(change.key.clone(), new_id);
+                    self.attribute_ids.insert(change.key.clone(), new_id);
                 }
-            } else {
+            }
+            (Kind::CustomAttribute, Action::Update) => {
+                if change.fields.iter().any(|field| field.field == "data_type") {
+                    return Err(WriteError::Refused(format!(
+                        "custom_attribute {:?}: data_type cannot change once created; delete it (users lose its values) or keep the type",
+                        change.key
+                    )));
+                }
+                if let Some(description) = object().ok().and_then(|o| text_field(o, "description"))
+                {
+                    graph
+                        .user_flow_attributes()
+                        .update_description(&id()?, &description)
+                        .await?;
+                }
+            }
+            (Kind::CustomAttribute, Action::Delete) => {
+                graph.user_flow_attributes().delete(&id()?).await?;
+                self.attribute_ids.remove(&change.key);
+            }
+            (Kind::IdentityProvider, Action::Create) => {
+                let entry = self.provider_entry(&change.key)?;
+                let reference = entry.client_secret.as_deref().ok_or_else(|| {
+                    WriteError::Refused(format!(
+                        "identity_provider {:?} needs client_secret (a secret reference) to be created",
+                        change.key
+                    ))
+                })?;
+                let reference: SecretRef = reference.parse().map_err(|error| {
+                    WriteError::Refused(format!(
+                        "identity_provider {:?}: client_secret: {error}",
+                        change.key
+                    ))
+                })?;
+                let secret = self.secrets.resolve(&reference).await.map_err(|error| {
+                    WriteError::Refused(format!(
+                        "identity_provider {:?}: reading client_secret: {error}",
+                        change.key
+                    ))
+                })?;
+                let provider = IdentityProvider::social(
+                    entry.provider.graph_type(),
+                    entry
+                        .display_name
+                        .clone()
+                        .unwrap_or_else(|| entry.provider.graph_type().to_owned()),
+                    entry.client_id.clone(),
+                    secret.expose(),
+                );
+                graph.identity_providers().create(&provider).await?;
+            }
+            (Kind::IdentityProvider, Action::Update) => {
+                let entry = self.provider_entry(&change.key)?;
+                let patch = IdentityProvider {
+                    odata_type: Some(entra_graph::SOCIAL_IDENTITY_PROVIDER.to_owned()),
+                    display_name: entry.display_name.clone(),
+                    client_id: Some(entry.client_id.clone()),
+                    ..IdentityProvider::default()
+                };
+                graph.identity_providers().update(&id()?, &patch).await?;
+            }
+            (Kind::IdentityProvider, Action::Delete) => {
+                graph.identity_providers().delete(&id()?).await?;
+            }
+            (Kind::UserFlow, Action::Create) => {
+                let entry = self.flow_entry(&change.key)?;
+                self.create_flow(entry).await?;
+            }
+            (Kind::UserFlow, Action::Update) => {
+                let entry = self.flow_entry(&change.key)?;
+                self.update_flow(&id()?, entry, change).await?;
+            }
+            (Kind::UserFlow, Action::Delete) => {
+                graph.user_flows().delete(&id()?).await?;
+            }
+            (Kind::CustomExtension, Action::Delete) => {
                 graph
                     .custom_authentication_extensions()
-                    .update(&id()?, &body)
+                    .delete(&id()?)
                     .await?;
+                self.extension_ids.remove(&change.key);
             }
-        }
-        (Kind::Listener, Action::Delete) => {
-            graph
-                .authentication_event_listeners()
-                .delete(&id()?)
-                .await?;
-        }
-        (Kind::Listener, action) => {
-            let object = desired.ok_or_else(|| WriteError::Missing(change.key.clone()))?;
-            let extension = object
-                .fields
-                .get("extension")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let extension_id = extension_ids.get(extension).ok_or_else(|| {
-                WriteError::Missing(format!("the custom extension {extension:?}"))
-            })?;
-            let body = listener_body(object, extension_id)?;
-            if action == Action::Create {
-                graph.authentication_event_listeners().create(&body).await?;
-            } else {
+            (Kind::CustomExtension, action) => {
+                let body = extension_body(object()?)?;
+                if action == Action::Create {
+                    let created = graph
+                        .custom_authentication_extensions()
+                        .create(&body)
+                        .await?;
+                    if let Some(new_id) = created.id {
+                        self.extension_ids.insert(change.key.clone(), new_id);
+                    }
+                } else {
+                    graph
+                        .custom_authentication_extensions()
+                        .update(&id()?, &body)
+                        .await?;
+                }
+            }
+            (Kind::Listener, Action::Delete) => {
                 graph
                     .authentication_event_listeners()
-                    .update(&id()?, &body)
+                    .delete(&id()?)
                     .await?;
             }
-        }
-        (Kind::Branding, Action::Delete) => {
-            // The default branding is never deleted by a plan; nothing to do.
-        }
-        (Kind::Branding, _) => {
-            let object = desired.ok_or_else(|| WriteError::Missing(change.key.clone()))?;
-            graph
-                .branding(org_id)
-                .update(&properties_of(object, None))
-                .await?;
-        }
-        (Kind::BrandingLocalization, Action::Delete) => {
-            graph
-                .branding(org_id)
-                .delete_localization(&change.key)
-                .await?;
-        }
-        (Kind::BrandingLocalization, action) => {
-            let object = desired.ok_or_else(|| WriteError::Missing(change.key.clone()))?;
-            let properties = properties_of(object, Some(&change.key));
-            if action == Action::Create {
+            (Kind::Listener, action) => {
+                let object = object()?;
+                let extension = text_field(object, "extension").unwrap_or_default();
+                let extension_id = self.extension_ids.get(&extension).ok_or_else(|| {
+                    WriteError::Missing(format!("the custom extension {extension:?}"))
+                })?;
+                let body = listener_body(object, extension_id)?;
+                if action == Action::Create {
+                    graph.authentication_event_listeners().create(&body).await?;
+                } else {
+                    graph
+                        .authentication_event_listeners()
+                        .update(&id()?, &body)
+                        .await?;
+                }
+            }
+            (Kind::Branding, Action::Delete) => {
+                // The default branding is never deleted by a plan; nothing to do.
+            }
+            (Kind::Branding, _) => {
                 graph
-                    .branding(org_id)
-                    .create_localization(&properties)
-                    .await?;
-            } else {
-                graph
-                    .branding(org_id)
-                    .update_localization(&change.key, &properties)
+                    .branding(&self.org_id)
+                    .update(&properties_of(object()?, None))
                     .await?;
             }
+            (Kind::BrandingLocalization, Action::Delete) => {
+                graph
+                    .branding(&self.org_id)
+                    .delete_localization(&change.key)
+                    .await?;
+            }
+            (Kind::BrandingLocalization, action) => {
+                let properties = properties_of(object()?, Some(&change.key));
+                if action == Action::Create {
+                    graph
+                        .branding(&self.org_id)
+                        .create_localization(&properties)
+                        .await?;
+                } else {
+                    graph
+                        .branding(&self.org_id)
+                        .update_localization(&change.key, &properties)
+                        .await?;
+                }
+            }
         }
-        (kind, _) => return Err(WriteError::Unsupported(kind)),
+        Ok(())
     }
-    Ok(())
+
+    fn provider_entry(&self, key: &str) -> Result<&'a IdentityProviderEntry, WriteError> {
+        self.file
+            .identity_provider
+            .iter()
+            .flatten()
+            .find(|entry| entry.provider.graph_type() == key)
+            .ok_or_else(|| WriteError::Missing(format!("identity_provider {key:?} in the file")))
+    }
+
+    fn flow_entry(&self, key: &str) -> Result<&'a UserFlowEntry, WriteError> {
+        self.file
+            .user_flow
+            .iter()
+            .flatten()
+            .find(|entry| entry.name.get_ref() == key)
+            .ok_or_else(|| WriteError::Missing(format!("user_flow {key:?} in the file")))
+    }
+
+    fn inputs(&self, entry: &UserFlowEntry) -> (Vec<String>, Vec<AttributeInput>) {
+        let inputs: Vec<AttributeInput> = entry
+            .inputs
+            .iter()
+            .map(|input| graph_input(input, &self.attribute_ids))
+            .collect();
+        let attributes = inputs.iter().map(|input| input.attribute.clone()).collect();
+        (attributes, inputs)
+    }
+
+    /// Creates the flow with its providers, attributes and page, waits until Graph can read it
+    /// (eventual consistency), then links its applications.
+    async fn create_flow(&self, entry: &UserFlowEntry) -> Result<(), WriteError> {
+        let flows = self.graph.user_flows();
+        let mut flow = UserFlow::new(
+            entry.name.get_ref().clone(),
+            entry.identity_providers.clone(),
+            entry.sign_up,
+        );
+        flow.description = entry.description.clone();
+        if !entry.inputs.is_empty() {
+            let (attributes, inputs) = self.inputs(entry);
+            flow = flow.with_attribute_collection(attributes, inputs);
+        }
+        let created = flows.create(&flow).await?;
+        let id = created
+            .id
+            .ok_or_else(|| WriteError::Missing("the new flow's id".to_owned()))?;
+        flows.get_fresh(&id).await?;
+        for app in &entry.applications {
+            flows.link_application(&id, app).await?;
+        }
+        Ok(())
+    }
+
+    /// Changes what differs: name-level properties by `PATCH`, providers and attributes by `$ref`
+    /// (added before removed, so a flow keeps one), the page as a whole, applications by link.
+    async fn update_flow(
+        &self,
+        id: &str,
+        entry: &UserFlowEntry,
+        change: &Change,
+    ) -> Result<(), WriteError> {
+        let flows = self.graph.user_flows();
+        let before = |field: &str| -> Vec<String> {
+            change
+                .fields
+                .iter()
+                .find(|changed| changed.field == field)
+                .and_then(|changed| changed.before.as_ref())
+                .and_then(Value::as_array)
+                .map(|values| {
+                    values
+                        .iter()
+                        .filter_map(|value| match value {
+                            Value::String(text) => Some(text.clone()),
+                            other => other.get("attribute")?.as_str().map(str::to_owned),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let changed = |field: &str| change.fields.iter().any(|c| c.field == field);
+
+        if changed("description") || changed("sign_up") {
+            let mut patch = UserFlow::patch().with_sign_up_allowed(entry.sign_up);
+            patch.description = entry.description.clone();
+            flows.update(id, &patch).await?;
+        }
+        if changed("identity_providers") {
+            let had = before("identity_providers");
+            for provider in &entry.identity_providers {
+                if !had.contains(provider) {
+                    flows.add_identity_provider(id, provider).await?;
+                }
+            }
+            for provider in had {
+                if !entry.identity_providers.contains(&provider) {
+                    flows.remove_identity_provider(id, &provider).await?;
+                }
+            }
+        }
+        if changed("inputs") {
+            let had: Vec<String> = before("inputs")
+                .iter()
+                .map(|name| attribute_id(name, &self.attribute_ids))
+                .collect();
+            let (attributes, inputs) = self.inputs(entry);
+            for attribute in &attributes {
+                if !had.iter().any(|old| old.eq_ignore_ascii_case(attribute)) {
+                    flows.add_attribute(id, attribute).await?;
+                }
+            }
+            flows.set_page_layout(id, inputs).await?;
+            for attribute in had {
+                if !attributes
+                    .iter()
+                    .any(|new| new.eq_ignore_ascii_case(&attribute))
+                {
+                    flows.remove_attribute(id, &attribute).await?;
+                }
+            }
+        }
+        if changed("applications") {
+            let had = before("applications");
+            for app in had.iter().filter(|app| !entry.applications.contains(app)) {
+                flows.unlink_application(id, app).await?;
+            }
+            for app in entry.applications.iter().filter(|app| !had.contains(app)) {
+                flows.link_application(id, app).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text_field(object: &Object, name: &str) -> Option<String> {
+    object
+        .fields
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 fn extension_body(object: &Object) -> Result<CustomAuthenticationExtension, WriteError> {
@@ -583,6 +1066,7 @@ pub enum WriteError {
     Graph(#[from] GraphError),
     #[error("missing {0}")]
     Missing(String),
-    #[error("{} objects cannot be written yet", .0.name())]
-    Unsupported(Kind),
+    /// The change is one Graph cannot make, or the file lacks what it needs.
+    #[error("{0}")]
+    Refused(String),
 }

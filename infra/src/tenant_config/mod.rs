@@ -168,7 +168,8 @@ pub async fn apply(
     deletes: Deletes,
     mut progress: impl FnMut(usize, usize, &str),
 ) -> Result<ApplyReport, TenantConfigError> {
-    let (plan, mut state) = plan_file(graph, file, deletes).await?;
+    let (plan, state) = plan_file(graph, file, deletes).await?;
+    let mut writer = kinds::Writer::new(graph, file, &state).await;
     let mut report = ApplyReport::default();
     let total = plan.changes.len();
     let describe = |change: &plan::Change| {
@@ -183,7 +184,7 @@ pub async fn apply(
     for (index, change) in changes.by_ref() {
         let what = describe(change);
         progress(index + 1, total, &what);
-        match kinds::write(graph, &state.org_id, &mut state.extension_ids, change).await {
+        match writer.write(change).await {
             Ok(()) => report.applied.push(what),
             Err(error) => {
                 report.failed = Some((what, error.to_string()));

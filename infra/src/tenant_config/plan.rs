@@ -29,7 +29,8 @@ pub enum Kind {
     IdentityProvider,
     /// `customAuthenticationExtension`.
     CustomExtension,
-    /// `authenticationEventsFlow` (the flow itself, its identity providers, attributes and page).
+    /// `authenticationEventsFlow` (the flow itself, its identity providers, attributes, page and
+    /// linked applications).
     UserFlow,
     /// `authenticationEventListener`.
     Listener,
@@ -38,8 +39,6 @@ pub enum Kind {
     BrandingLocalization,
     /// `organizationalBranding` (the default).
     Branding,
-    /// Applications linked to a user flow.
-    FlowApplication,
 }
 
 impl Kind {
@@ -53,7 +52,6 @@ impl Kind {
             Kind::Listener => "listener",
             Kind::Branding => "branding",
             Kind::BrandingLocalization => "branding_localization",
-            Kind::FlowApplication => "flow_application",
         }
     }
 }
