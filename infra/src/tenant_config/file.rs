@@ -751,7 +751,11 @@ resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
         let attribute = "[[custom_attribute]]\nname = \"loyalty number\"\ndata_type = \"string\"\n";
         assert!(error(attribute).contains("must be letters, digits or _"));
         let retyped = "[[custom_attribute]]\nname = \"x\"\ndata_type = \"float\"\n";
-        assert!(error(retyped).starts_with("tenant.toml:3:13: "), "{}", error(retyped));
+        assert!(
+            error(retyped).starts_with("tenant.toml:3:13: "),
+            "{}",
+            error(retyped)
+        );
     }
 
     #[test]

@@ -1,0 +1,227 @@
+//! User flows, custom user-flow attributes and tenant identity providers against the sandbox over
+//! HTTP (graph-api.md a.1-a.2 rows 1-22, A.1-A.5).
+
+mod common;
+
+use common::*;
+use entra_graph::{AttributeInput, IdentityProvider, InputType, UserFlow};
+
+const APP: &str = "a1b2c3d4-0000-4000-8000-000000000001";
+
+/// The ids of the attributes flow `id` collects.
+async fn collected(flows: &entra_graph::UserFlows, id: &str) -> Vec<String> {
+    flows
+        .attributes(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|attribute| attribute.id)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_flow_round_trips_with_its_providers_attributes_page_and_applications() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let flows = graph.user_flows();
+
+    let flow = UserFlow::new("Sign up and sign in", ["EmailPassword-OAUTH"], true)
+        .with_attribute_collection(
+            ["email", "displayName"],
+            vec![
+                AttributeInput::text("email", "Email Address"),
+                AttributeInput::text("displayName", "Display Name"),
+            ],
+        );
+    let created = flows.create(&flow).await.unwrap();
+    let id = created
+        .id
+        .clone()
+        .expect("the create answer carries the id");
+    // The create answer omits the navigation collections (A.1.2); a fresh read has them.
+    assert!(created.identity_provider_ids().is_empty(), "{created:?}");
+    let read = flows.get_fresh(&id).await.unwrap();
+    assert_eq!(read.display_name.as_deref(), Some("Sign up and sign in"));
+    assert_eq!(read.identity_provider_ids(), ["EmailPassword-OAUTH"]);
+    assert_eq!(read.attribute_ids(), ["email", "displayName"]);
+    assert_eq!(read.sign_up_allowed(), Some(true));
+    assert_eq!(read.inputs().len(), 2);
+    assert!(
+        flows
+            .list()
+            .await
+            .unwrap()
+            .iter()
+            .any(|f| f.id.as_deref() == Some(&id))
+    );
+
+    // Linked applications.
+    flows.link_application(&id, APP).await.unwrap();
+    assert_eq!(flows.linked_applications(&id).await.unwrap(), [APP]);
+    assert_eq!(flows.get(&id).await.unwrap().application_ids(), [APP]);
+    flows.unlink_application(&id, APP).await.unwrap();
+    assert!(flows.linked_applications(&id).await.unwrap().is_empty());
+
+    // Rename and sign-up off by PATCH.
+    let mut patch = UserFlow::patch().with_sign_up_allowed(false);
+    patch.display_name = Some("Sign in only".into());
+    flows.update(&id, &patch).await.unwrap();
+    let read = flows.get(&id).await.unwrap();
+    assert_eq!(read.display_name.as_deref(), Some("Sign in only"));
+    assert_eq!(read.sign_up_allowed(), Some(false));
+
+    flows.delete(&id).await.unwrap();
+    let gone = flows.get(&id).await.unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+}
+
+#[tokio::test]
+async fn the_page_layout_is_replaced_whole_and_attributes_join_by_ref() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let flows = graph.user_flows();
+    let flow = UserFlow::new("Layout", ["EmailPassword-OAUTH"], true).with_attribute_collection(
+        ["email"],
+        vec![AttributeInput::text("email", "Email Address")],
+    );
+    let id = flows.create(&flow).await.unwrap().id.unwrap();
+    flows.get_fresh(&id).await.unwrap();
+
+    // $ref add: the attribute is collected and Graph puts a default input on the page.
+    flows.add_attribute(&id, "city").await.unwrap();
+    let ids = collected(&flows, &id).await;
+    assert!(
+        ids.iter().any(|id| id.eq_ignore_ascii_case("city")),
+        "{ids:?}"
+    );
+    let inputs = flows.get(&id).await.unwrap().inputs();
+    assert!(
+        inputs
+            .iter()
+            .any(|input| input.attribute.eq_ignore_ascii_case("city")),
+        "{inputs:?}"
+    );
+
+    // The layout PATCH replaces every input: only what is sent remains, in this order.
+    let mut city = AttributeInput::text("city", "Your city");
+    city.required = Some(true);
+    flows
+        .set_page_layout(
+            &id,
+            vec![city.clone(), AttributeInput::text("email", "Email Address")],
+        )
+        .await
+        .unwrap();
+    let inputs = flows.get(&id).await.unwrap().inputs();
+    let order: Vec<&str> = inputs
+        .iter()
+        .map(|input| input.attribute.as_str())
+        .collect();
+    assert_eq!(order, ["city", "email"]);
+    assert_eq!(inputs[0].label, "Your city");
+    assert_eq!(inputs[0].required, Some(true));
+    assert_eq!(inputs[0].input_type, InputType::Text);
+
+    // $ref remove: no longer collected.
+    flows.remove_attribute(&id, "city").await.unwrap();
+    let ids = collected(&flows, &id).await;
+    assert!(
+        !ids.iter().any(|id| id.eq_ignore_ascii_case("city")),
+        "{ids:?}"
+    );
+}
+
+#[tokio::test]
+async fn identity_providers_are_created_masked_and_offered_by_ref() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let providers = graph.identity_providers();
+    let google = IdentityProvider::social("Google", "Google", "google-client", "g00gle-secret");
+    let created = providers.create(&google).await.unwrap();
+    let id = created.id.clone().unwrap();
+    assert_eq!(id, "Google-OAUTH");
+    let listed = providers.list().await.unwrap();
+    let read = listed
+        .iter()
+        .find(|provider| provider.id.as_deref() == Some("Google-OAUTH"))
+        .unwrap();
+    assert_eq!(read.client_id.as_deref(), Some("google-client"));
+    assert_ne!(
+        read.client_secret.as_ref().map(|s| s.expose_secret()),
+        Some("g00gle-secret"),
+        "Graph never returns the secret"
+    );
+    assert!(listed.iter().any(|provider| provider.is_built_in()));
+
+    let flows = graph.user_flows();
+    let flow_id = flows
+        .create(&UserFlow::new("Social", ["EmailPassword-OAUTH"], true))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    flows.get_fresh(&flow_id).await.unwrap();
+    flows.add_identity_provider(&flow_id, &id).await.unwrap();
+    let offered: Vec<String> = flows
+        .identity_providers(&flow_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|provider| provider.id)
+        .collect();
+    assert_eq!(offered.len(), 2, "{offered:?}");
+    flows
+        .remove_identity_provider(&flow_id, "EmailPassword-OAUTH")
+        .await
+        .unwrap();
+    // The last provider stays: Graph refuses to leave a flow without one.
+    let refused = flows
+        .remove_identity_provider(&flow_id, &id)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.status().map(|s| s.as_u16()),
+        Some(400),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn custom_attributes_get_extension_ids_and_only_the_description_changes() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let attributes = graph.user_flow_attributes();
+    let created = attributes
+        .create("Hobby", Some("Your hobby"), "string")
+        .await
+        .unwrap();
+    let id = created.id.clone().unwrap();
+    assert!(
+        id.starts_with("extension_") && id.ends_with("_Hobby"),
+        "{id}"
+    );
+    assert_eq!(created.user_flow_attribute_type.as_deref(), Some("custom"));
+    let duplicate = attributes
+        .create("Hobby", None, "string")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        duplicate.status().map(|s| s.as_u16()),
+        Some(409),
+        "{duplicate:?}"
+    );
+    assert!(attributes.create("Height", None, "float").await.is_err());
+
+    attributes
+        .update_description(&id, "What you do for fun")
+        .await
+        .unwrap();
+    assert_eq!(
+        attributes.get(&id).await.unwrap().description.as_deref(),
+        Some("What you do for fun")
+    );
+    let listed = attributes.list().await.unwrap();
+    assert!(listed.iter().any(|a| a.is_built_in()));
+    attributes.delete(&id).await.unwrap();
+    assert!(attributes.get(&id).await.unwrap_err().is_not_found());
+}
