@@ -436,6 +436,11 @@ async fn a_user_flow_with_a_custom_attribute_and_google_applies_and_edits_show_e
     // The page names the custom attribute by its id, extension_<app>_LoyaltyNumber.
     let page = flows[0].to_string();
     assert!(page.contains("_LoyaltyNumber"), "{page}");
+    // Google's secret was read from its reference (env:SANDBOX_GRAPH_SECRET) and sent once.
+    assert_eq!(
+        fx.sandbox.identity_provider_secret("Google-OAUTH"),
+        Some(fx.sandbox.config().graph_client_secret.clone())
+    );
     let (code, out) = fx.plan(&file).await;
     assert_eq!(code, 0, "{out}");
 

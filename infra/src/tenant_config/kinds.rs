@@ -69,11 +69,14 @@ pub fn desired(file: &TenantFile) -> Vec<Object> {
         objects.push(listener_object(entry));
     }
     if let Some(branding) = &file.branding {
-        objects.push(texts_object(
-            Kind::Branding,
-            DEFAULT_BRANDING,
-            &branding.texts,
-        ));
+        // No texts: nothing of the default is managed (a localization creates it when needed).
+        if branding.texts != BrandingTexts::default() {
+            objects.push(texts_object(
+                Kind::Branding,
+                DEFAULT_BRANDING,
+                &branding.texts,
+            ));
+        }
         for localization in branding.localization.iter().flatten() {
             objects.push(texts_object(
                 Kind::BrandingLocalization,
@@ -192,6 +195,8 @@ pub struct TenantState {
     pub extension_ids: BTreeMap<String, String>,
     /// Custom attributes by name: their ids (`extension_{app}_{Name}`).
     pub attribute_ids: BTreeMap<String, String>,
+    /// Each flow's page as the file writes it, by flow name (for `export`).
+    pub flow_inputs: BTreeMap<String, Vec<InputEntry>>,
     /// The organization (tenant) id, for branding calls and the `[tenant] id` guard.
     pub org_id: String,
 }
@@ -273,6 +278,7 @@ pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError>
     let mut objects = Vec::new();
     let mut attribute_ids = BTreeMap::new();
     let mut attribute_names = BTreeMap::new();
+    let mut flow_inputs = BTreeMap::new();
     for attribute in graph.user_flow_attributes().list().await? {
         let (false, Some(id), Some(name)) = (
             attribute.is_built_in(),
@@ -309,13 +315,16 @@ pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError>
         let (Some(id), Some(name)) = (flow.id.clone(), flow.display_name.clone()) else {
             continue;
         };
-        let inputs: Vec<Value> = flow
+        let entries: Vec<InputEntry> = flow
             .inputs()
             .iter()
-            .map(|input| {
-                serde_json::to_value(input_entry(input, &attribute_names)).unwrap_or_default()
-            })
+            .map(|input| input_entry(input, &attribute_names))
             .collect();
+        let inputs: Vec<Value> = entries
+            .iter()
+            .map(|entry| serde_json::to_value(entry).unwrap_or_default())
+            .collect();
+        flow_inputs.insert(name.clone(), entries);
         objects.push(
             Object::new(Kind::UserFlow, name)
                 .with_id(id)
@@ -430,6 +439,7 @@ pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError>
         objects,
         extension_ids,
         attribute_ids,
+        flow_inputs,
         org_id,
     })
 }
@@ -600,10 +610,10 @@ pub fn export_file(state: &TenantState) -> TenantFile {
                 .unwrap_or(true),
             identity_providers: strings(object, "identity_providers").unwrap_or_default(),
             applications: strings(object, "applications").unwrap_or_default(),
-            inputs: object
-                .fields
-                .get("inputs")
-                .and_then(|inputs| serde_json::from_value(inputs.clone()).ok())
+            inputs: state
+                .flow_inputs
+                .get(&object.key)
+                .cloned()
                 .unwrap_or_default(),
         })
         .collect();
@@ -616,9 +626,11 @@ pub fn export_file(state: &TenantState) -> TenantFile {
         user_flow: Some(flows),
         custom_extension: Some(extensions),
         listener: Some(listeners),
-        branding: Some(BrandingSection {
-            texts: default_branding.map(texts).unwrap_or_default(),
-            localization: Some(localizations),
+        branding: (default_branding.is_some() || !localizations.is_empty()).then(|| {
+            BrandingSection {
+                texts: default_branding.map(texts).unwrap_or_default(),
+                localization: Some(localizations),
+            }
         }),
     }
 }

@@ -6,8 +6,9 @@
 //!   (also the CI job summary);
 //! - [`kinds`]: each kind's conversions (file → objects, tenant → objects, change → Graph call).
 //!
-//! Kinds managed today: custom authentication extensions, authentication event listeners, the
-//! default branding's texts and its localizations. The connection is the `[tenant]` and `[graph]`
+//! Kinds managed: custom user-flow attributes, social identity providers, user flows (providers,
+//! attributes, page, linked applications), custom authentication extensions, authentication event
+//! listeners, the default branding's texts and its localizations. The connection is the `[tenant]` and `[graph]`
 //! sections of the usual configuration file (other sections are ignored), so the same app
 //! registration and secret reference serve the functions and this CLI.
 
@@ -202,7 +203,8 @@ pub async fn export(graph: &GraphClient) -> Result<String, TenantConfigError> {
     let file = kinds::export_file(&state);
     let body = toml::to_string(&file).unwrap_or_default();
     Ok(format!(
-        "# Exported by `entra-hooks export`: the tenant's custom extensions, listeners and branding.\n\
+        "# Exported by `entra-hooks export`: the tenant's custom attributes, social identity providers,\n\
+         # user flows, custom extensions, listeners and branding.\n\
          # `entra-hooks plan -f` on this file shows no changes.\n{body}"
     ))
 }

@@ -225,3 +225,87 @@ async fn custom_attributes_get_extension_ids_and_only_the_description_changes() 
     attributes.delete(&id).await.unwrap();
     assert!(attributes.get(&id).await.unwrap_err().is_not_found());
 }
+
+#[tokio::test]
+async fn a_flow_not_readable_yet_after_its_create_is_read_again() {
+    let sandbox = sandbox().await;
+    sandbox.lag_new_flows(3);
+    let graph = client(&sandbox);
+    let flows = graph.user_flows();
+    let id = flows
+        .create(&UserFlow::new("Lagging", ["EmailPassword-OAUTH"], true))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    let read = flows.get_fresh(&id).await.unwrap();
+    assert_eq!(read.display_name.as_deref(), Some("Lagging"));
+    let reads = requests_to(
+        &sandbox,
+        &format!("/v1.0/identity/authenticationEventsFlows/{id}"),
+    );
+    assert_eq!(reads.len(), 4, "three 404s, then the answer");
+}
+
+#[tokio::test]
+async fn the_create_answer_has_graph_s_shape_and_writes_need_the_odata_type() {
+    let sandbox = sandbox().await;
+    let url = format!("{}identity/authenticationEventsFlows", sandbox.graph_url());
+    let token = sandbox.issue_access_token();
+    let http = reqwest::Client::new();
+    let documented = serde_json::json!({
+        "@odata.type": "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow",
+        "displayName": "Woodgrove Drive User Flow",
+        "onAuthenticationMethodLoadStart": {
+            "@odata.type": "#microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp",
+            "identityProviders": [{"id": "EmailPassword-OAUTH"}]
+        },
+        "onInteractiveAuthFlowStart": {
+            "@odata.type": "#microsoft.graph.onInteractiveAuthFlowStartExternalUsersSelfServiceSignUp",
+            "isSignUpAllowed": true
+        }
+    });
+    let created = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&documented)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let body: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(body["priority"], 500);
+    assert_eq!(
+        body["conditions"]["applications"]["includeAllApplications"],
+        false
+    );
+    // The navigation collection is left out of the answer (A.1.2 quirks).
+    assert!(
+        body["onAuthenticationMethodLoadStart"]["@odata.type"].is_string()
+            && body["onAuthenticationMethodLoadStart"]
+                .get("identityProviders")
+                .is_none(),
+        "{body}"
+    );
+    assert!(body["onUserCreateStart"].is_null(), "{body}");
+
+    let mut untyped = documented.clone();
+    untyped.as_object_mut().unwrap().remove("@odata.type");
+    untyped["displayName"] = "Other".into();
+    let refused = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&untyped)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let duplicate = http
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&documented)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(duplicate.status(), 409);
+}

@@ -1,4 +1,5 @@
-//! Tenant configuration served statefully: the organization and its company branding
+//! Tenant configuration served statefully: user flows, custom attributes and identity providers
+//! ([`user_flows`]), the organization and its company branding
 //! ([`branding`]), custom authentication extensions and event listeners ([`auth_extensions`]), and
 //! the app-registration bootstrap ([`applications`]: applications, service principals, app role
 //! assignments, client secrets, certificates, federated identity credentials).
@@ -14,6 +15,7 @@
 pub mod applications;
 pub mod auth_extensions;
 pub mod branding;
+pub mod user_flows;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -35,6 +37,7 @@ pub struct TenantConfigState {
     pub(crate) branding: Mutex<branding::BrandingStore>,
     pub(crate) extensions: Mutex<auth_extensions::ExtensionStore>,
     pub(crate) applications: Mutex<applications::ApplicationStore>,
+    pub(crate) flows: Mutex<user_flows::FlowStore>,
 }
 
 impl TenantConfigState {
@@ -45,6 +48,7 @@ impl TenantConfigState {
             branding: Mutex::new(branding::BrandingStore::default()),
             extensions: Mutex::new(auth_extensions::ExtensionStore::default()),
             applications: Mutex::new(applications::ApplicationStore::seeded()),
+            flows: Mutex::new(user_flows::FlowStore::default()),
         }
     }
 }
@@ -61,6 +65,7 @@ pub fn router() -> Router<std::sync::Arc<SandboxState>> {
         .merge(branding::router())
         .merge(auth_extensions::router())
         .merge(applications::router())
+        .merge(user_flows::router())
 }
 
 /// A JSON object body, else Graph's "Unable to read JSON request payload" 400.
