@@ -12,9 +12,10 @@
 //!    `api://{host}/{appId}` (the `resource_id` of every custom extension) and the
 //!    `CustomAuthenticationExtension.Receive.Payload` role consented.
 //!
-//! The connection (`--config`) must be allowed to create applications and grant app roles
-//! (`Application.ReadWrite.All` and `AppRoleAssignment.ReadWrite.All`, or a Global Administrator's
-//! token): bootstrap is run once by an administrator, not by the pipeline.
+//! The caller must be allowed to create applications and grant app roles: the connection's app
+//! (`Application.ReadWrite.All` and `AppRoleAssignment.ReadWrite.All`), or an administrator's own
+//! Graph token handed over with `--access-token-env`. Bootstrap is run once by an administrator,
+//! not by the pipeline.
 
 use std::fmt::Write as _;
 use std::io::Write as _;

@@ -170,6 +170,11 @@ enum Command {
         /// Display name of the extension API's application.
         #[arg(long, default_value = "entra-hooks extension API")]
         extension_app: String,
+        /// Call Graph with a person's access token from this variable instead of the
+        /// connection's app (e.g. `az account get-access-token --resource
+        /// https://graph.microsoft.com`); [tenant] and [graph] base_url still come from --config.
+        #[arg(long, value_name = "VAR")]
+        access_token_env: Option<String>,
     },
     /// Print the tenant's managed objects as a tenant file (`plan` on it shows no changes).
     Export {
@@ -322,6 +327,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             secret_out,
             extension_host,
             extension_app,
+            access_token_env,
         } => {
             let options = entra_infra::bootstrap::BootstrapOptions {
                 management_app,
@@ -331,7 +337,9 @@ async fn run() -> anyhow::Result<ExitCode> {
                 extension_host,
                 extension_app,
             };
-            Ok(failure_is_1(tenant_bootstrap(&config, &options).await))
+            Ok(failure_is_1(
+                tenant_bootstrap(&config, access_token_env.as_deref(), &options).await,
+            ))
         }
         Command::Export { config } => Ok(failure_is_1(tenant_export(&config).await)),
         Command::Tenant { action } => Ok(entra_infra::tenant_lifecycle::run(*action).await),
@@ -465,11 +473,26 @@ async fn tenant_export(config: &std::path::Path) -> anyhow::Result<ExitCode> {
 
 async fn tenant_bootstrap(
     config: &std::path::Path,
+    access_token_env: Option<&str>,
     options: &entra_infra::bootstrap::BootstrapOptions,
 ) -> anyhow::Result<ExitCode> {
-    let graph =
-        entra_infra::tenant_config::connect(config, config_env(), |name| std::env::var(name).ok())
-            .await?;
+    let graph = match access_token_env {
+        Some(variable) => {
+            let token = std::env::var(variable).unwrap_or_default();
+            if token.trim().is_empty() {
+                anyhow::bail!(
+                    "--access-token-env {variable}: the variable is not set or empty; export a Graph access token in it"
+                );
+            }
+            entra_infra::tenant_config::connect_with_token(config, config_env(), token.trim())?
+        }
+        None => {
+            entra_infra::tenant_config::connect(config, config_env(), |name| {
+                std::env::var(name).ok()
+            })
+            .await?
+        }
+    };
     print!(
         "{}",
         entra_infra::bootstrap::bootstrap(&graph, options).await?

@@ -64,6 +64,14 @@ impl Fixture {
     }
 
     async fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[]).await
+    }
+
+    async fn run_with(&self, args: &[&str], env: &[(&str, String)]) -> Output {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), value.clone()))
+            .collect();
         let mut all: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
         all.push("--config".to_owned());
         all.push(self.config.display().to_string());
@@ -72,6 +80,7 @@ impl Fixture {
             Command::new(env!("CARGO_BIN_EXE_entra-hooks"))
                 .args(all)
                 .env("SANDBOX_GRAPH_SECRET", secret)
+                .envs(env)
                 .env_remove("RUST_LOG")
                 .output()
                 .unwrap()
@@ -495,4 +504,33 @@ async fn a_custom_attribute_s_type_cannot_change_and_the_apply_says_why() {
         out.contains("data_type cannot change once created"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_can_run_with_a_person_s_token_handed_over() {
+    let fx = fixture().await;
+    let token = fx.sandbox.issue_access_token();
+    let output = fx
+        .run_with(
+            &["bootstrap", "--access-token-env", "ADMIN_GRAPH_TOKEN"],
+            &[("ADMIN_GRAPH_TOKEN", token.clone())],
+        )
+        .await;
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains(": created (appId"), "{out}");
+    assert!(!out.contains(&token), "the token is never printed");
+
+    let output = fx
+        .run_with(
+            &["bootstrap", "--access-token-env", "ADMIN_GRAPH_TOKEN"],
+            &[("ADMIN_GRAPH_TOKEN", String::new())],
+        )
+        .await;
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("the variable is not set or empty"));
 }

@@ -110,6 +110,29 @@ where
     Ok(GraphClient::new(graph_config)?)
 }
 
+/// A Graph client for the tenant in `config` calling with `token`, a person's access token obtained
+/// elsewhere (only `[graph] base_url` is read from the connection).
+pub fn connect_with_token<I, K, V>(
+    config: &Path,
+    env: I,
+    token: &str,
+) -> anyhow::Result<GraphClient>
+where
+    I: IntoIterator<Item = (K, V)>,
+    K: Into<String>,
+    V: Into<String>,
+{
+    let config: ConnectionConfig = load_config_with_env(Some(config), env)?;
+    let base = config
+        .graph
+        .base_url
+        .as_ref()
+        .map_or(DEFAULT_GRAPH_BASE_URL, HttpUrl::trimmed);
+    let base: url::Url = format!("{base}/").parse()?;
+    let token = entra_graph::DelegatedToken::new(token, None);
+    Ok(GraphClient::with_access_token(base, &token)?)
+}
+
 /// Why a plan or an apply stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantConfigError {

@@ -177,6 +177,27 @@ impl GraphClient {
         })
     }
 
+    /// A client calling Graph at `base_url` with a token obtained elsewhere: a person's delegated
+    /// token (`az account get-access-token --resource https://graph.microsoft.com`), for the
+    /// one-time administrative steps an app cannot yet do for itself (`entra-hooks bootstrap`). The
+    /// token is not renewed: the work must finish within its lifetime.
+    pub fn with_access_token(
+        base_url: Url,
+        token: &crate::device_code::DelegatedToken,
+    ) -> Result<Self, ConfigError> {
+        let request_timeout = Duration::from_secs(30);
+        let http = http_client(request_timeout)?;
+        let tokens =
+            crate::token::Tokens::fixed(token.access_token().expose_secret(), token.expires_at());
+        Ok(Self::from_parts(
+            http,
+            base_url,
+            tokens,
+            crate::config::RetryPolicy::default(),
+            request_timeout,
+        ))
+    }
+
     /// A pipeline on `base_url` with tokens from `tokens`: what the ARM client is built on, so ARM
     /// calls get the same correlation ids, retries, deadline and re-authentication as Graph calls.
     pub(crate) fn from_parts(
