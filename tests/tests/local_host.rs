@@ -360,7 +360,7 @@ async fn the_banners_tenant_configuration_commands_apply_the_example() {
         provider.client_secret = Some(format!("file:{}", secret.display()));
     }
     let no_env: [(String, String); 0] = [];
-    let graph = tenant_config::connect(&host.audit_config(), no_env, |_| None)
+    let graph = tenant_config::connect(host.audit_config(), no_env, |_| None)
         .await
         .unwrap();
 
