@@ -534,3 +534,58 @@ async fn bootstrap_can_run_with_a_person_s_token_handed_over() {
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("the variable is not set or empty"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn branding_images_and_css_are_uploaded_and_compared_by_content() {
+    let fx = fixture().await;
+    std::fs::create_dir_all(fx.dir.path().join("branding")).unwrap();
+    let logo = [0x89, b'P', b'N', b'G', 13, 10, 26, 10, 1, 2, 3];
+    std::fs::write(fx.dir.path().join("branding/banner.png"), logo).unwrap();
+    std::fs::write(
+        fx.dir.path().join("branding/contoso.css"),
+        "body { color: #0F6CBD; }",
+    )
+    .unwrap();
+    let text = "[branding]\nsign_in_page_text = \"Welcome\"\n\n[branding.images]\nbanner_logo = \"branding/banner.png\"\ncustom_css = \"branding/contoso.css\"\n\n[[branding.localization]]\nlocale = \"fr-FR\"\nsign_in_page_text = \"Bienvenue\"\n";
+    let file = fx.write("tenant.toml", text);
+
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    let banner = fx
+        .sandbox
+        .branding_stream("0", "bannerLogo")
+        .expect("uploaded");
+    assert_eq!(banner.content_type, "image/png");
+    assert_eq!(banner.bytes.as_ref(), logo);
+    let css = fx
+        .sandbox
+        .branding_stream("0", "customCSS")
+        .expect("uploaded");
+    assert_eq!(css.content_type, "text/css");
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 0, "{out}");
+
+    // A changed style sheet: exactly that field, and apply uploads it.
+    std::fs::write(
+        fx.dir.path().join("branding/contoso.css"),
+        "body { color: red; }",
+    )
+    .unwrap();
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("Plan: 0 to create, 1 to update, 0 to delete"),
+        "{out}"
+    );
+    assert!(out.contains("custom_css: sha256:"), "{out}");
+    assert!(!out.contains("banner_logo"), "{out}");
+    assert_eq!(fx.apply(&file, &[]).await.0, 0);
+    let css = fx.sandbox.branding_stream("0", "customCSS").unwrap();
+    assert_eq!(css.bytes.as_ref(), b"body { color: red; }");
+
+    // A missing file is an error naming it, before anything is sent.
+    std::fs::remove_file(fx.dir.path().join("branding/banner.png")).unwrap();
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("banner.png"), "{out}");
+}

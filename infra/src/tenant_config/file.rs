@@ -48,6 +48,10 @@
 //! background_color = "#0F6CBD"
 //! sign_in_page_text = "Welcome to Contoso"
 //!
+//! [branding.images]                          # paths relative to this file, compared by content
+//! banner_logo = "branding/banner.png"
+//! custom_css = "branding/contoso.css"
+//!
 //! [[branding.localization]]
 //! locale = "fr-FR"
 //! sign_in_page_text = "Bienvenue chez Contoso"
@@ -62,6 +66,9 @@ use serde_spanned::Spanned;
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantFile {
+    /// The folder the file's relative paths (branding images) start from.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<TenantSection>,
     /// Present (even empty: `custom_attribute = []`) means the file manages this kind.
@@ -369,9 +376,73 @@ pub struct BrandingTexts {
 pub struct BrandingSection {
     #[serde(flatten)]
     pub texts: BrandingTexts,
+    /// Images and the style sheet of the default branding, as files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub images: Option<BrandingImages>,
     /// Present (even empty) means the file manages the localizations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localization: Option<Vec<LocalizationEntry>>,
+}
+
+/// `[branding.images]`: paths (relative to the tenant file) of the default branding's images and
+/// custom CSS. Compared by content (SHA-256), uploaded with the type their extension names.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrandingImages {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub banner_logo: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_logo: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub square_logo: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub square_logo_dark: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_image: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub favicon: Option<Spanned<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custom_css: Option<Spanned<String>>,
+}
+
+impl BrandingImages {
+    /// Each set path with the file's name for it and Graph's stream.
+    pub fn entries(&self) -> Vec<(&'static str, entra_graph::BrandingStream, &Spanned<String>)> {
+        use entra_graph::BrandingStream as Stream;
+        [
+            ("banner_logo", Stream::BannerLogo, &self.banner_logo),
+            ("header_logo", Stream::HeaderLogo, &self.header_logo),
+            ("square_logo", Stream::SquareLogo, &self.square_logo),
+            (
+                "square_logo_dark",
+                Stream::SquareLogoDark,
+                &self.square_logo_dark,
+            ),
+            (
+                "background_image",
+                Stream::BackgroundImage,
+                &self.background_image,
+            ),
+            ("favicon", Stream::Favicon, &self.favicon),
+            ("custom_css", Stream::CustomCss, &self.custom_css),
+        ]
+        .into_iter()
+        .filter_map(|(name, stream, path)| path.as_ref().map(|path| (name, stream, path)))
+        .collect()
+    }
+}
+
+/// The content type a branding file is uploaded with, from its extension.
+pub fn content_type(path: &str) -> Option<&'static str> {
+    let extension = Path::new(path).extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "ico" => "image/x-icon",
+        "css" => "text/css",
+        _ => return None,
+    })
 }
 
 /// `[[branding.localization]]`.
@@ -403,7 +474,9 @@ pub fn load(path: &Path) -> Result<TenantFile, FileError> {
         path: path.to_path_buf(),
         source,
     })?;
-    parse(&text, &path.display().to_string())
+    let mut file = parse(&text, &path.display().to_string())?;
+    file.base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    Ok(file)
 }
 
 /// Parses and checks `text`; `name` is the file name used in messages.
@@ -622,6 +695,25 @@ pub fn parse(text: &str, name: &str) -> Result<TenantFile, FileError> {
             Some(_) => {}
         }
     }
+    if let Some(images) = file.branding.as_ref().and_then(|b| b.images.as_ref()) {
+        for (name, stream, path) in images.entries() {
+            let fits = content_type(path.get_ref()).is_some_and(|kind| stream.accepts(kind));
+            if !fits {
+                return Err(invalid(
+                    path.span().start,
+                    format!(
+                        "branding.images.{name} {:?}: use {}",
+                        path.get_ref(),
+                        if name == "custom_css" {
+                            "a .css file"
+                        } else {
+                            "a .png, .jpg, .gif or .ico file"
+                        }
+                    ),
+                ));
+            }
+        }
+    }
     if let Some(localizations) = file
         .branding
         .as_ref()
@@ -756,6 +848,17 @@ resource_id = "api://hooks.example.com/7f3b8d2a-5c4e-4a1b-9e6f-0d2c8b4a6e13"
             "{}",
             error(retyped)
         );
+    }
+
+    #[test]
+    fn branding_files_need_a_type_their_stream_takes() {
+        let text = "[branding.images]\ncustom_css = \"style.png\"\n";
+        let message = error(text);
+        assert!(message.starts_with("tenant.toml:2:14: "), "{message}");
+        assert!(message.contains("use a .css file"), "{message}");
+        let logo = "[branding.images]\nfavicon = \"icon.svg\"\n";
+        assert!(error(logo).contains("a .png, .jpg, .gif or .ico file"));
+        assert_eq!(content_type("a/B.JPG"), Some("image/jpeg"));
     }
 
     #[test]

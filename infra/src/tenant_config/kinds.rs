@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use entra_graph::{
     AttributeInput, AuthenticationEventListener, BrandingLookup, BrandingProperties,
-    ClaimForTokenConfiguration, ClientConfiguration, CustomAuthenticationExtension, ExtensionType,
-    GraphClient, GraphError, IdentityProvider, InputOption, InputType, ListenerType, UserFlow,
+    BrandingStream, ClaimForTokenConfiguration, ClientConfiguration, CustomAuthenticationExtension,
+    DEFAULT_LOCALE, ExtensionType, GraphClient, GraphError, IdentityProvider, InputOption,
+    InputType, ListenerType, UserFlow,
 };
 use entra_platform::{SecretRef, SecretResolver};
 use serde_json::{Value, json};
@@ -22,6 +23,17 @@ use super::plan::{Action, Change, Kind, Object};
 
 /// The key of the one default branding object.
 pub const DEFAULT_BRANDING: &str = "default";
+
+/// The default branding's streams the file can manage, by the file's names.
+const IMAGE_FIELDS: [(&str, BrandingStream); 7] = [
+    ("banner_logo", BrandingStream::BannerLogo),
+    ("header_logo", BrandingStream::HeaderLogo),
+    ("square_logo", BrandingStream::SquareLogo),
+    ("square_logo_dark", BrandingStream::SquareLogoDark),
+    ("background_image", BrandingStream::BackgroundImage),
+    ("favicon", BrandingStream::Favicon),
+    ("custom_css", BrandingStream::CustomCss),
+];
 
 /// The kinds the file manages: those with a section, even an empty one.
 pub fn managed_kinds(file: &TenantFile) -> BTreeSet<Kind> {
@@ -50,8 +62,25 @@ pub fn managed_kinds(file: &TenantFile) -> BTreeSet<Kind> {
     kinds
 }
 
-/// The file's entries as objects.
-pub fn desired(file: &TenantFile) -> Vec<Object> {
+/// A content fingerprint for a branding stream: how the plan compares images and CSS.
+pub fn fingerprint(bytes: &[u8]) -> String {
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes);
+    let hex: String = digest
+        .as_ref()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    format!("sha256:{hex} ({} bytes)", bytes.len())
+}
+
+/// Reads a branding file named relative to the tenant file.
+fn read_asset(file: &TenantFile, path: &str) -> Result<Vec<u8>, super::file::FileError> {
+    let full = file.base_dir.join(path);
+    std::fs::read(&full).map_err(|source| super::file::FileError::Read { path: full, source })
+}
+
+/// The file's entries as objects (branding images are read and fingerprinted).
+pub fn desired(file: &TenantFile) -> Result<Vec<Object>, super::file::FileError> {
     let mut objects = Vec::new();
     for entry in file.custom_attribute.iter().flatten() {
         objects.push(attribute_object(entry));
@@ -69,13 +98,19 @@ pub fn desired(file: &TenantFile) -> Vec<Object> {
         objects.push(listener_object(entry));
     }
     if let Some(branding) = &file.branding {
-        // No texts: nothing of the default is managed (a localization creates it when needed).
-        if branding.texts != BrandingTexts::default() {
-            objects.push(texts_object(
-                Kind::Branding,
-                DEFAULT_BRANDING,
-                &branding.texts,
-            ));
+        // No texts and no images: nothing of the default is managed (a localization creates it
+        // when needed).
+        let images = branding
+            .images
+            .as_ref()
+            .map(|images| images.entries())
+            .unwrap_or_default();
+        if branding.texts != BrandingTexts::default() || !images.is_empty() {
+            let mut object = texts_object(Kind::Branding, DEFAULT_BRANDING, &branding.texts);
+            for (name, _, path) in images {
+                object = object.field(name, fingerprint(&read_asset(file, path.get_ref())?));
+            }
+            objects.push(object);
         }
         for localization in branding.localization.iter().flatten() {
             objects.push(texts_object(
@@ -85,7 +120,7 @@ pub fn desired(file: &TenantFile) -> Vec<Object> {
             ));
         }
     }
-    objects
+    Ok(objects)
 }
 
 fn attribute_object(entry: &CustomAttributeEntry) -> Object {
@@ -415,11 +450,13 @@ pub async fn read_tenant(graph: &GraphClient) -> Result<TenantState, GraphError>
     if !org_id.is_empty() {
         let branding = graph.branding(&org_id);
         if let BrandingLookup::Configured(properties) = branding.get().await? {
-            objects.push(branding_object(
-                Kind::Branding,
-                DEFAULT_BRANDING,
-                &properties,
-            ));
+            let mut object = branding_object(Kind::Branding, DEFAULT_BRANDING, &properties);
+            for (name, stream) in IMAGE_FIELDS {
+                if let Some(asset) = branding.get_stream(DEFAULT_LOCALE, stream).await? {
+                    object = object.field(name, fingerprint(&asset.bytes));
+                }
+            }
+            objects.push(object);
         }
         for localization in branding.localizations().await? {
             let Some(locale) = localization.id.clone() else {
@@ -618,6 +655,7 @@ pub fn export_file(state: &TenantState) -> TenantFile {
         })
         .collect();
     TenantFile {
+        base_dir: Default::default(),
         tenant: Some(TenantSection {
             id: Some(state.org_id.clone()).filter(|id| !id.is_empty()),
         }),
@@ -629,6 +667,7 @@ pub fn export_file(state: &TenantState) -> TenantFile {
         branding: (default_branding.is_some() || !localizations.is_empty()).then(|| {
             BrandingSection {
                 texts: default_branding.map(texts).unwrap_or_default(),
+                images: None,
                 localization: Some(localizations),
             }
         }),
@@ -816,10 +855,29 @@ impl<'a> Writer<'a> {
                 // The default branding is never deleted by a plan; nothing to do.
             }
             (Kind::Branding, _) => {
-                graph
-                    .branding(&self.org_id)
-                    .update(&properties_of(object()?, None))
-                    .await?;
+                let branding = graph.branding(&self.org_id);
+                let properties = properties_of(object()?, None);
+                if !properties.is_empty() {
+                    branding.update(&properties).await?;
+                }
+                let images = self
+                    .file
+                    .branding
+                    .as_ref()
+                    .and_then(|branding| branding.images.as_ref())
+                    .map(|images| images.entries())
+                    .unwrap_or_default();
+                for (name, stream, path) in images {
+                    if !change.fields.iter().any(|field| field.field == name) {
+                        continue;
+                    }
+                    let bytes = read_asset(self.file, path.get_ref())
+                        .map_err(|error| WriteError::Refused(error.to_string()))?;
+                    let kind = super::file::content_type(path.get_ref()).unwrap_or_default();
+                    branding
+                        .put_stream(DEFAULT_LOCALE, stream, kind, bytes)
+                        .await?;
+                }
             }
             (Kind::BrandingLocalization, Action::Delete) => {
                 graph

@@ -136,6 +136,8 @@ where
 /// Why a plan or an apply stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum TenantConfigError {
+    #[error(transparent)]
+    File(#[from] file::FileError),
     #[error("reading the tenant through Graph: {0}")]
     Read(#[from] entra_graph::GraphError),
     #[error(
@@ -160,7 +162,7 @@ pub async fn plan_file(
         });
     }
     let plan = plan::plan(
-        &kinds::desired(file),
+        &kinds::desired(file)?,
         &state.objects,
         &kinds::managed_kinds(file),
         deletes,
