@@ -7,7 +7,8 @@
 //! 2. with `--github-repo`, **federated credentials** for that repository's pull requests and main
 //!    branch (and an environment), so CI signs in with its OIDC token and stores no secret;
 //! 3. with `--secret-out`, a **client secret**, written to a new file readable only by its owner
-//!    (never printed), to be stored in the secret source the functions read;
+//!    (never printed), to be stored in the secret source the functions read; with `--certificate`,
+//!    a certificate's public part uploaded instead (its private key stays with the administrator);
 //! 4. with `--extension-host`, the **extension API's registration**: identifier URI
 //!    `api://{host}/{appId}` (the `resource_id` of every custom extension) and the
 //!    `CustomAuthenticationExtension.Receive.Payload` role consented.
@@ -48,6 +49,8 @@ pub struct BootstrapOptions {
     pub github_environment: Option<String>,
     /// Add a client secret and write it to this new file.
     pub secret_out: Option<PathBuf>,
+    /// Upload this certificate (PEM, public part only) as a credential of the management app.
+    pub certificate: Option<PathBuf>,
     /// Register the extension API for this host (`hooks.contoso.example`).
     pub extension_host: Option<String>,
     /// Display name of the extension API's application.
@@ -196,6 +199,35 @@ pub async fn bootstrap(
             added.key_id,
             path.display(),
             path.display(),
+        );
+    }
+
+    // 3b. A certificate: only its public part is uploaded; the private key never leaves the
+    // administrator's machine (it goes where [graph] private_key points).
+    if let Some(path) = &options.certificate {
+        let pem = std::fs::read_to_string(path).map_err(|source| BootstrapError::SecretFile {
+            path: path.clone(),
+            source,
+        })?;
+        let key =
+            entra_graph::KeyCredential::verify_certificate_pem(&pem, "entra-hooks bootstrap")?;
+        let current = applications
+            .get(&object_id, &["keyCredentials"])
+            .await?
+            .key_credentials
+            .unwrap_or_default();
+        let state = if current.iter().any(|existing| existing.key == key.key) {
+            "already there"
+        } else {
+            let mut keys = current;
+            keys.push(key);
+            applications.set_key_credentials(&object_id, keys).await?;
+            "uploaded"
+        };
+        let _ = writeln!(
+            out,
+            "  certificate {}: {state} (keep its private key where [graph] private_key points)",
+            path.display()
         );
     }
 

@@ -164,6 +164,9 @@ enum Command {
         /// Add a client secret to the management app and write it to this new file (mode 0600).
         #[arg(long)]
         secret_out: Option<PathBuf>,
+        /// Upload this certificate (PEM, public part) as a credential of the management app.
+        #[arg(long)]
+        certificate: Option<PathBuf>,
         /// Register the extension API for this host (identifier URI api://HOST/APPID).
         #[arg(long)]
         extension_host: Option<String>,
@@ -325,6 +328,7 @@ async fn run() -> anyhow::Result<ExitCode> {
             github_repo,
             github_environment,
             secret_out,
+            certificate,
             extension_host,
             extension_app,
             access_token_env,
@@ -334,6 +338,7 @@ async fn run() -> anyhow::Result<ExitCode> {
                 github_repo,
                 github_environment,
                 secret_out,
+                certificate,
                 extension_host,
                 extension_app,
             };

@@ -589,3 +589,66 @@ async fn branding_images_and_css_are_uploaded_and_compared_by_content() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("banner.png"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_certificate_is_uploaded_by_bootstrap_and_signs_the_connection_in() {
+    let fx = fixture().await;
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["entra-hooks-management".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let cert_path = fx.dir.path().join("management.pem");
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    let cert_arg = cert_path.display().to_string();
+
+    let output = fx
+        .run(&["bootstrap", "--certificate", cert_arg.as_str()])
+        .await;
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(out.contains("management.pem: uploaded"), "{out}");
+    let app_id = printed_app_id(&out);
+    let keys = fx.sandbox.application_by_app_id(&app_id).unwrap()["keyCredentials"].clone();
+    assert_eq!(keys.as_array().map(Vec::len), Some(1), "{keys}");
+    let again = fx
+        .run(&["bootstrap", "--certificate", cert_arg.as_str()])
+        .await;
+    assert!(String::from_utf8_lossy(&again.stdout).contains("management.pem: already there"));
+
+    // The connection signs in with the certificate (the sandbox trusts it for the configured
+    // client, as Entra does once it is uploaded there).
+    fx.sandbox
+        .register_client_certificate(&fx.sandbox.config().graph_client_id, &cert.pem())
+        .unwrap();
+    let key_path = fx.dir.path().join("management.key");
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    let config = std::fs::read_to_string(&fx.config).unwrap().replace(
+        "secret = \"env:SANDBOX_GRAPH_SECRET\"",
+        &format!(
+            "certificate = \"{}\"\nprivate_key = \"file:{}\"",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    std::fs::write(&fx.config, config).unwrap();
+    let file = fx.write("tenant.toml", &tenant_file(&fx.sandbox, TARGET, "Welcome"));
+    let (code, out) = fx.apply(&file, &[]).await;
+    assert_eq!(code, 0, "{out}");
+
+    // Half a certificate credential is a configuration error naming the key.
+    let half = std::fs::read_to_string(&fx.config)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with("private_key"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&fx.config, half).unwrap();
+    let (code, out) = fx.plan(&file).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("graph.certificate"), "{out}");
+}

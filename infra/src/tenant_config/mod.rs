@@ -48,14 +48,36 @@ pub struct ConnectionGraph {
     pub authority_host: Option<HttpUrl>,
     #[serde(default)]
     pub base_url: Option<HttpUrl>,
-    /// Where the client secret lives; absent: the CI job's federated token.
+    /// Where the client secret lives; absent (and no certificate): the CI job's federated token.
     #[serde(default)]
     pub secret: Option<SecretRef>,
+    /// A certificate credential instead of a secret: the certificate's PEM file (public part, as
+    /// uploaded by `bootstrap --certificate`) ...
+    #[serde(default)]
+    pub certificate: Option<std::path::PathBuf>,
+    /// ... and where its private key (PEM) lives.
+    #[serde(default)]
+    pub private_key: Option<SecretRef>,
 }
 
 impl Validate for ConnectionConfig {
     fn validate(&self, report: &mut ValidationReport) {
         self.tenant.validate(report);
+        let graph = &self.graph;
+        if graph.certificate.is_some() != graph.private_key.is_some() {
+            report.invalid(
+                "graph.certificate",
+                "needs graph.private_key too (and the other way round): the certificate's PEM file and where its key lives",
+                None,
+            );
+        }
+        if graph.secret.is_some() && graph.certificate.is_some() {
+            report.invalid(
+                "graph.secret",
+                "and graph.certificate are two credentials; keep one",
+                None,
+            );
+        }
     }
 }
 
@@ -89,13 +111,20 @@ where
         )
         .await?);
     }
-    let source = FederatedTokenSource::from_env(lookup)?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "[graph] has no secret and this is not a CI job with an OIDC token \
-             (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN: give the GitHub job `permissions: id-token: write`); \
-             set [graph] secret = \"env:VAR\", \"file:…\" or \"aws-sm:…\" to run elsewhere"
-        )
-    })?;
+    let credential =
+        if let (Some(certificate), Some(private_key)) = (&graph.certificate, &graph.private_key) {
+            let cert_pem = std::fs::read_to_string(certificate).map_err(|error| {
+                anyhow::anyhow!("[graph] certificate {}: {error}", certificate.display())
+            })?;
+            let secrets = entra_extensions::runtime::secret_resolver([private_key]).await;
+            let key = secrets
+                .resolve(private_key)
+                .await
+                .map_err(|error| anyhow::anyhow!("[graph] private_key: {error}"))?;
+            ClientCredential::certificate(cert_pem, key.expose())
+        } else {
+            ClientCredential::Federated(federated(lookup)?)
+        };
     let with_slash = |url: &Option<HttpUrl>, default: &str| {
         let value = url.as_ref().map_or(default, HttpUrl::trimmed);
         format!("{value}/").parse::<url::Url>()
@@ -103,11 +132,22 @@ where
     let graph_config = entra_graph::GraphConfig::new(
         config.tenant.id.to_string(),
         graph.client_id.to_string(),
-        ClientCredential::Federated(source),
+        credential,
     )
     .with_authority_host(with_slash(&graph.authority_host, DEFAULT_AUTHORITY_HOST)?)
     .with_graph_base_url(with_slash(&graph.base_url, DEFAULT_GRAPH_BASE_URL)?);
     Ok(GraphClient::new(graph_config)?)
+}
+
+/// The CI job's OIDC token source, or why there is none.
+fn federated(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<FederatedTokenSource> {
+    FederatedTokenSource::from_env(lookup)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "[graph] has no secret and this is not a CI job with an OIDC token \
+             (ACTIONS_ID_TOKEN_REQUEST_URL/_TOKEN: give the GitHub job `permissions: id-token: write`); \
+             set [graph] secret = \"env:VAR\", \"file:…\" or \"aws-sm:…\" to run elsewhere"
+        )
+    })
 }
 
 /// A Graph client for the tenant in `config` calling with `token`, a person's access token obtained
