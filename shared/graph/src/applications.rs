@@ -508,9 +508,9 @@ impl Applications {
 
     /// `POST /applications` (→ 201): returns the registration with its object id and client id.
     pub async fn create(&self, application: &Application) -> Result<Application, GraphError> {
-        let request = GraphRequest::new(Method::POST, self.client.url(&["applications"]))
-            .with_json(&application.writable())?;
-        self.client.send(request).await?.json()
+        self.client
+            .post_json(self.client.url(&["applications"]), &application.writable())
+            .await
     }
 
     /// `GET /applications/{objectId}`, with `$select` when `select` is not empty.
@@ -554,10 +554,12 @@ impl Applications {
     /// `PATCH /applications/{objectId}` (→ 204): `identifierUris`, `appRoles`,
     /// `requiredResourceAccess`, `api`, ... Collections are replaced wholesale.
     pub async fn update(&self, object_id: &str, patch: &Application) -> Result<(), GraphError> {
-        let request =
-            GraphRequest::new(Method::PATCH, self.client.url(&["applications", object_id]))
-                .with_json(&patch.writable())?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(
+                self.client.url(&["applications", object_id]),
+                &patch.writable(),
+            )
+            .await
     }
 
     /// `DELETE /applications/{objectId}` (→ 204).
@@ -788,9 +790,12 @@ impl ServicePrincipals {
 
     /// `POST /servicePrincipals` with `{"appId": …}` (→ 201).
     pub async fn create(&self, app_id: &str) -> Result<ServicePrincipal, GraphError> {
-        let request = GraphRequest::new(Method::POST, self.client.url(&["servicePrincipals"]))
-            .with_json(&json!({ "appId": app_id }))?;
-        self.client.send(request).await?.json()
+        self.client
+            .post_json(
+                self.client.url(&["servicePrincipals"]),
+                &json!({ "appId": app_id }),
+            )
+            .await
     }
 
     /// `GET /servicePrincipals/{objectId}`.

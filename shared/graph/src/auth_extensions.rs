@@ -14,14 +14,12 @@
 //! <https://learn.microsoft.com/graph/api/customauthenticationextension-validateauthenticationconfiguration>,
 //! <https://learn.microsoft.com/graph/api/identitycontainer-post-authenticationeventlisteners>.
 
-use futures::TryStreamExt;
 use reqwest::Method;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::GraphError;
-use crate::paging::ListQuery;
 
 /// `authenticationConfiguration.@odata.type` of an extension protected by an Entra access token.
 pub const AZURE_AD_TOKEN_AUTHENTICATION: &str = "#microsoft.graph.azureAdTokenAuthentication";
@@ -687,10 +685,7 @@ impl CustomAuthenticationExtensions {
 
     /// `GET {cae}` (row 23): every extension, all subtypes.
     pub async fn list(&self) -> Result<Vec<CustomAuthenticationExtension>, GraphError> {
-        self.client
-            .list(self.url(&[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&[])).await
     }
 
     /// `GET {cae}/{id}` (row 25).
@@ -728,9 +723,9 @@ impl CustomAuthenticationExtensions {
         extension: &CustomAuthenticationExtension,
     ) -> Result<CustomAuthenticationExtension, GraphError> {
         extension.check()?;
-        let request =
-            GraphRequest::new(Method::POST, self.url(&[])).with_json(&extension.writable())?;
-        self.client.send(request).await?.json()
+        self.client
+            .post_json(self.url(&[]), &extension.writable())
+            .await
     }
 
     /// `PATCH {cae}/{id}` (row 26 → 204); the body always carries `@odata.type`.
@@ -740,15 +735,14 @@ impl CustomAuthenticationExtensions {
         patch: &CustomAuthenticationExtension,
     ) -> Result<(), GraphError> {
         patch.check()?;
-        let request =
-            GraphRequest::new(Method::PATCH, self.url(&[id])).with_json(&patch.writable())?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(self.url(&[id]), &patch.writable())
+            .await
     }
 
     /// `DELETE {cae}/{id}` (row 27 → 204).
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&[id]));
-        self.client.send(request).await.map(drop)
+        self.client.delete(self.url(&[id])).await
     }
 
     /// `POST {cae}/{id}/validateAuthenticationConfiguration` without a body (row 28).
@@ -771,8 +765,7 @@ impl CustomAuthenticationExtensions {
             "endpointConfiguration": endpoint,
             "authenticationConfiguration": authentication,
         });
-        let request = GraphRequest::new(Method::POST, self.url(&[VALIDATE])).with_json(&body)?;
-        self.client.send(request).await?.json()
+        self.client.post_json(self.url(&[VALIDATE]), &body).await
     }
 }
 
@@ -797,10 +790,7 @@ impl AuthenticationEventListeners {
 
     /// `GET /identity/authenticationEventListeners`: every listener, all types.
     pub async fn list(&self) -> Result<Vec<AuthenticationEventListener>, GraphError> {
-        self.client
-            .list(self.url(&[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&[])).await
     }
 
     /// `GET /identity/authenticationEventListeners/{id}`.
@@ -814,9 +804,9 @@ impl AuthenticationEventListeners {
         listener: &AuthenticationEventListener,
     ) -> Result<AuthenticationEventListener, GraphError> {
         check_listener(listener)?;
-        let request =
-            GraphRequest::new(Method::POST, self.url(&[])).with_json(&listener.writable())?;
-        self.client.send(request).await?.json()
+        self.client
+            .post_json(self.url(&[]), &listener.writable())
+            .await
     }
 
     /// `PATCH /identity/authenticationEventListeners/{id}` (→ 204); the body always carries
@@ -827,15 +817,14 @@ impl AuthenticationEventListeners {
         patch: &AuthenticationEventListener,
     ) -> Result<(), GraphError> {
         check_listener(patch)?;
-        let request =
-            GraphRequest::new(Method::PATCH, self.url(&[id])).with_json(&patch.writable())?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(self.url(&[id]), &patch.writable())
+            .await
     }
 
     /// `DELETE /identity/authenticationEventListeners/{id}` (→ 204).
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&[id]));
-        self.client.send(request).await.map(drop)
+        self.client.delete(self.url(&[id])).await
     }
 }
 

@@ -17,7 +17,6 @@
 //! <https://learn.microsoft.com/graph/api/organizationalbranding-post-localizations>.
 
 use bytes::Bytes;
-use futures::TryStreamExt;
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
@@ -25,7 +24,6 @@ use serde_json::{Map, Value};
 
 use crate::client::{GraphClient, GraphRequest};
 use crate::error::GraphError;
-use crate::paging::ListQuery;
 
 /// The locale id of the default branding in stream paths (`localizations/0/bannerLogo`) and in
 /// `Accept-Language`.
@@ -369,10 +367,7 @@ impl Branding {
     /// `GET {b}/localizations` (row 34): every localization, the default (`0`) included when Graph
     /// lists it.
     pub async fn localizations(&self) -> Result<Vec<BrandingProperties>, GraphError> {
-        self.client
-            .list(self.url(&["localizations"]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&["localizations"])).await
     }
 
     /// `POST {b}/localizations` (row 35 → 201) with `localization.id` = the locale; returns the
@@ -389,9 +384,9 @@ impl Branding {
         }
         let mut body = localization.writable();
         body.id = Some(locale.to_owned());
-        let request =
-            GraphRequest::new(Method::POST, self.url(&["localizations"])).with_json(&body)?;
-        self.client.send(request).await?.json()
+        self.client
+            .post_json(self.url(&["localizations"]), &body)
+            .await
     }
 
     /// `GET {b}/localizations/{locale}` (row 36).
@@ -419,15 +414,16 @@ impl Branding {
         locale: &str,
         properties: &BrandingProperties,
     ) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::PATCH, self.url(&["localizations", locale]))
-            .with_json(&properties.writable())?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(self.url(&["localizations", locale]), &properties.writable())
+            .await
     }
 
     /// `DELETE {b}/localizations/{locale}` (row 39 → 204).
     pub async fn delete_localization(&self, locale: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&["localizations", locale]));
-        self.client.send(request).await.map(drop)
+        self.client
+            .delete(self.url(&["localizations", locale]))
+            .await
     }
 
     /// `PUT {b}/localizations/{locale}/{stream}` (rows 33 and 38 → 204) with the raw bytes and their

@@ -315,6 +315,44 @@ impl GraphClient {
         self.send(GraphRequest::get(url)).await?.json()
     }
 
+    /// Every item of the collection at `url` (all pages), with no query options.
+    pub async fn list_all<T: DeserializeOwned + Send + 'static>(
+        &self,
+        url: Url,
+    ) -> Result<Vec<T>, GraphError> {
+        use futures::TryStreamExt;
+        self.list(url, &crate::paging::ListQuery::new())
+            .try_collect()
+            .await
+    }
+
+    /// `POST` `body` and decode the answer (a create's `201` object).
+    pub async fn post_json<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        url: Url,
+        body: &B,
+    ) -> Result<T, GraphError> {
+        let request = GraphRequest::new(Method::POST, url).with_json(body)?;
+        self.send(request).await?.json()
+    }
+
+    /// `PATCH` `body` (Graph answers `204`).
+    pub async fn patch_json<B: Serialize + ?Sized>(
+        &self,
+        url: Url,
+        body: &B,
+    ) -> Result<(), GraphError> {
+        let request = GraphRequest::new(Method::PATCH, url).with_json(body)?;
+        self.send(request).await.map(drop)
+    }
+
+    /// `DELETE` (Graph answers `204`).
+    pub async fn delete(&self, url: Url) -> Result<(), GraphError> {
+        self.send(GraphRequest::new(Method::DELETE, url))
+            .await
+            .map(drop)
+    }
+
     /// Sends a request through the pipeline: token, correlation id, retries, deadline.
     pub async fn send(&self, request: GraphRequest) -> Result<GraphResponse, GraphError> {
         let client_request_id = uuid::Uuid::new_v4().to_string();

@@ -589,10 +589,7 @@ impl UserFlows {
 
     /// `GET` (row 1): every flow with its nested collections.
     pub async fn list(&self) -> Result<Vec<UserFlow>, GraphError> {
-        self.client
-            .list(self.url(&[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&[])).await
     }
 
     /// `GET {flow}` (row 3).
@@ -637,15 +634,14 @@ impl UserFlows {
                 "a user flow needs a displayName".to_owned(),
             ));
         }
-        let request = GraphRequest::new(Method::POST, self.url(&[])).with_json(&writable(flow))?;
-        self.client.send(request).await?.json()
+        self.client.post_json(self.url(&[]), &writable(flow)).await
     }
 
     /// `PATCH {flow}` (row 4 → 204); `patch` carries only what changes, with every `@odata.type`.
     pub async fn update(&self, id: &str, patch: &UserFlow) -> Result<(), GraphError> {
-        let request =
-            GraphRequest::new(Method::PATCH, self.url(&[id])).with_json(&writable(patch))?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(self.url(&[id]), &writable(patch))
+            .await
     }
 
     /// Replaces the attribute collection page (row 15): Graph replaces the whole `inputs` array, so
@@ -667,8 +663,7 @@ impl UserFlows {
 
     /// `DELETE {flow}` (row 5 → 204).
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&[id]));
-        self.client.send(request).await.map(drop)
+        self.client.delete(self.url(&[id])).await
     }
 
     /// `GET {flow}/conditions/applications/includeApplications` (row 6): client ids.
@@ -717,10 +712,7 @@ impl UserFlows {
 
     /// The identity providers offered (row 9).
     pub async fn identity_providers(&self, id: &str) -> Result<Vec<IdentityProvider>, GraphError> {
-        self.client
-            .list(self.idps_url(id, &[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.idps_url(id, &[])).await
     }
 
     /// Offers the tenant identity provider `provider_id` (row 10 → 204), named by URL as the docs
@@ -742,16 +734,14 @@ impl UserFlows {
         id: &str,
         provider_id: &str,
     ) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.idps_url(id, &[provider_id, "$ref"]));
-        self.client.send(request).await.map(drop)
+        self.client
+            .delete(self.idps_url(id, &[provider_id, "$ref"]))
+            .await
     }
 
     /// The attributes collected (row 12).
     pub async fn attributes(&self, id: &str) -> Result<Vec<UserFlowAttribute>, GraphError> {
-        self.client
-            .list(self.attributes_url(id, &[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.attributes_url(id, &[])).await
     }
 
     /// Collects `attribute_id` (row 13 → 204); Graph also adds it to the page with default
@@ -811,10 +801,7 @@ impl UserFlowAttributes {
 
     /// `GET` (row 16): built-in and custom attributes.
     pub async fn list(&self) -> Result<Vec<UserFlowAttribute>, GraphError> {
-        self.client
-            .list(self.url(&[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&[])).await
     }
 
     /// `GET {id}` (row 18).
@@ -839,21 +826,19 @@ impl UserFlowAttributes {
         if let Some(description) = description {
             body["description"] = json!(description);
         }
-        let request = GraphRequest::new(Method::POST, self.url(&[])).with_json(&body)?;
-        self.client.send(request).await?.json()
+        self.client.post_json(self.url(&[]), &body).await
     }
 
     /// `PATCH {id}` (row 19 → 204): the description is the only mutable property.
     pub async fn update_description(&self, id: &str, description: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::PATCH, self.url(&[id]))
-            .with_json(&json!({ "description": description }))?;
-        self.client.send(request).await.map(drop)
+        self.client
+            .patch_json(self.url(&[id]), &json!({ "description": description }))
+            .await
     }
 
     /// `DELETE {id}` (row 20 → 204): custom attributes only.
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&[id]));
-        self.client.send(request).await.map(drop)
+        self.client.delete(self.url(&[id])).await
     }
 }
 
@@ -876,10 +861,7 @@ impl IdentityProviders {
 
     /// `GET` (row 21).
     pub async fn list(&self) -> Result<Vec<IdentityProvider>, GraphError> {
-        self.client
-            .list(self.url(&[]), &ListQuery::new())
-            .try_collect()
-            .await
+        self.client.list_all(self.url(&[])).await
     }
 
     /// `GET {id}`.
@@ -897,20 +879,17 @@ impl IdentityProviders {
                 "an identity provider needs its @odata.type".to_owned(),
             ));
         }
-        let request = GraphRequest::new(Method::POST, self.url(&[])).with_json(provider)?;
-        self.client.send(request).await?.json()
+        self.client.post_json(self.url(&[]), provider).await
     }
 
     /// `PATCH {id}` (→ 204): display name, client id, client secret.
     pub async fn update(&self, id: &str, patch: &IdentityProvider) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::PATCH, self.url(&[id])).with_json(patch)?;
-        self.client.send(request).await.map(drop)
+        self.client.patch_json(self.url(&[id]), patch).await
     }
 
     /// `DELETE {id}` (→ 204).
     pub async fn delete(&self, id: &str) -> Result<(), GraphError> {
-        let request = GraphRequest::new(Method::DELETE, self.url(&[id]));
-        self.client.send(request).await.map(drop)
+        self.client.delete(self.url(&[id])).await
     }
 }
 
