@@ -750,7 +750,7 @@ async fn new_objects_can_lag_behind_their_create() {
     assert_eq!(t.get(&flow_path(&id)).await.status, StatusCode::OK);
     assert_eq!(
         ids(&t.get("identity/authenticationEventsFlows").await.body),
-        [id.clone()]
+        [id.as_str()]
     );
 
     // A custom attribute: hidden from the list, 404 when a flow names it, then there.
