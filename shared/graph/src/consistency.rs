@@ -14,7 +14,8 @@
 //! let attribute = graph.user_flow_attributes().create("Hobby", None, "string").await?;
 //! let id = attribute.id.unwrap_or_default();
 //! // The flow may not see the new attribute yet: retry the link while it answers 404.
-//! entra_graph::after_create(|| graph.user_flows().add_attribute("flow-id", &id)).await?;
+//! let flows = graph.user_flows();
+//! entra_graph::after_create(|| flows.add_attribute("flow-id", &id)).await?;
 //! # Ok(()) }
 //! ```
 
