@@ -24,7 +24,10 @@
 //!   extensions with `validateAuthenticationConfiguration` and event listeners
 //!   ([`CustomAuthenticationExtensions`], [`AuthenticationEventListeners`]), and the app-registration
 //!   bootstrap ([`Applications`], [`ServicePrincipals`]: idempotent Graph permission grants, client
-//!   secrets that never show in `Debug`, certificates, federated identity credentials).
+//!   secrets that never show in `Debug`, certificates, federated identity credentials); user flows
+//!   with their linked applications, identity providers, attributes and page layout ([`UserFlows`]),
+//!   custom user-flow attributes ([`UserFlowAttributes`]) and tenant identity providers
+//!   ([`IdentityProviders`]), with [`after_create`] for the replication lag right after a create.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -45,6 +48,8 @@ mod auth_extensions;
 mod branding;
 mod client;
 mod config;
+/// Waiting out eventual consistency right after a create (graph-api.md (c) rows 20-21).
+pub mod consistency;
 mod credential;
 /// Signing a person in: device-code flow and tokens handed over (Azure CLI).
 pub mod device_code;
@@ -90,6 +95,7 @@ pub use branding::{
 };
 pub use client::{ConfigError, GraphClient, GraphRequest, GraphResponse};
 pub use config::{GRAPH_DEFAULT_SCOPE, GraphConfig, RetryPolicy};
+pub use consistency::{AfterCreate, after_create};
 pub use credential::{
     AssertionAlgorithm, ClientCredential, CredentialError, SecretProvider, SecretProviderError,
     SecretString,
@@ -101,11 +107,12 @@ pub use groups::{DirectoryObject, Group, Groups};
 pub use paging::{ListQuery, Page, Pager};
 pub use usage::GraphUsage;
 pub use user_flows::{
-    AttributeCollection, AttributeCollectionPage, AttributeCollectionView, AttributeInput,
-    BUILT_IN_IDENTITY_PROVIDER, IdentityProvider, IdentityProviders, InputOption, InputType,
-    InteractiveAuthFlowStart, MaskedSecret, MethodLoadStart, SELF_SERVICE_SIGN_UP_FLOW,
-    SOCIAL_IDENTITY_PROVIDER, UserCreateStart, UserFlow, UserFlowAttribute, UserFlowAttributes,
-    UserFlows, member_user_create_start,
+    APPLE_MANAGED_IDENTITY_PROVIDER, AttributeCollection, AttributeCollectionPage,
+    AttributeCollectionView, AttributeInput, BUILT_IN_IDENTITY_PROVIDER, IdentityProvider,
+    IdentityProviders, InputOption, InputType, InteractiveAuthFlowStart, MASKED_SECRET,
+    MaskedSecret, MethodLoadStart, SELF_SERVICE_SIGN_UP_FLOW, SOCIAL_IDENTITY_PROVIDER,
+    UserCreateStart, UserFlow, UserFlowAttribute, UserFlowAttributes, UserFlows,
+    member_user_create_start,
 };
 pub use users::{
     ExtensionAttribute, NewUser, ObjectIdentity, PasswordProfile, User, UserPatch, Users,

@@ -15,10 +15,16 @@
 //! - `inputType` is read whatever its case (`"Text"` in Microsoft's own example) and written in the
 //!   enum's spelling;
 //! - identity providers and attributes are linked with `$ref` bodies naming the object by URL;
-//! - social providers' `clientSecret` comes back masked (`"******"`) and is never compared or shown.
+//! - social providers' `clientSecret` (and Apple's `certificateData`) comes back masked
+//!   (`"******"`): never shown, and never written back (a provider read and re-sent leaves the
+//!   secret out instead of overwriting it with the mask);
+//! - annotations Graph puts in answers (`@odata.context`, `includeApplications@odata.context`) are
+//!   kept on read for the round trip but stripped, at any depth, from write bodies; `@odata.type`
+//!   stays;
+//! - a call about an object just created may meet a 404 for a moment: [`crate::after_create`] and the
+//!   `get_fresh` methods repeat it briefly (graph-api.md (c) rows 20-21).
 
 use std::fmt;
-use std::time::Duration;
 
 use futures::TryStreamExt;
 use reqwest::Method;
@@ -27,6 +33,7 @@ use serde_json::{Map, Value, json};
 
 use crate::auth_extensions::ListenerConditions;
 use crate::client::{GraphClient, GraphRequest};
+use crate::consistency::AfterCreate;
 use crate::error::GraphError;
 use crate::paging::ListQuery;
 
@@ -46,13 +53,14 @@ const CONDITION_APPLICATION: &str = "#microsoft.graph.authenticationConditionApp
 pub const SOCIAL_IDENTITY_PROVIDER: &str = "#microsoft.graph.socialIdentityProvider";
 /// `@odata.type` of the built-in providers (`EmailPassword-OAUTH`, `EmailOtpSignup-OAUTH`).
 pub const BUILT_IN_IDENTITY_PROVIDER: &str = "#microsoft.graph.builtInIdentityProvider";
+/// `@odata.type` of Sign in with Apple in an external tenant (documented on the beta create page as
+/// "appleManagedIdentityProvider (external tenant only)").
+pub const APPLE_MANAGED_IDENTITY_PROVIDER: &str = "#microsoft.graph.appleManagedIdentityProvider";
+/// What Graph answers in place of a write-only secret.
+pub const MASKED_SECRET: &str = "******";
 
 const FLOWS: [&str; 2] = ["identity", "authenticationEventsFlows"];
 const FLOW_CAST: &str = "microsoft.graph.externalUsersSelfServiceSignUpEventsFlow";
-
-/// How often and how patiently a just-created flow is read again while Graph answers 404.
-const FRESH_READS: u32 = 6;
-const FRESH_FIRST_WAIT: Duration = Duration::from_millis(100);
 
 /// A value Graph returns masked and must never be printed: `Debug` shows `<redacted>`.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -68,6 +76,17 @@ impl MaskedSecret {
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+
+    /// Whether this is Graph's mask (`"******"`) rather than a secret: what every read returns.
+    pub fn is_masked(&self) -> bool {
+        self.0 == MASKED_SECRET
+    }
+}
+
+/// A secret worth writing: present and not Graph's mask (so a read object re-sent never
+/// overwrites the real secret with `"******"`).
+fn unwritable_secret(secret: &Option<MaskedSecret>) -> bool {
+    secret.as_ref().is_none_or(MaskedSecret::is_masked)
 }
 
 impl fmt::Debug for MaskedSecret {
@@ -116,7 +135,13 @@ impl UserFlowAttribute {
     }
 }
 
-/// A tenant identity provider: built-in (email with password, email one-time passcode) or social.
+/// A tenant identity provider: built-in (email with password, email one-time passcode), social
+/// (Google, Facebook) or Apple. One struct for all kinds, told apart by `@odata.type`, because a
+/// flow lists them mixed (`identityProviderBase`) and a plan compares them by id.
+///
+/// Secrets (`clientSecret`, `certificateData`) read back as `"******"`
+/// ([`MaskedSecret::is_masked`]) and are never serialised in that state; compare providers on
+/// their other fields.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentityProvider {
@@ -136,9 +161,22 @@ pub struct IdentityProvider {
     pub identity_provider_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
-    /// Sent on create and update; Graph answers `"******"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Sent on create and update; Graph answers `"******"`, which is never sent back.
+    #[serde(default, skip_serializing_if = "unwritable_secret")]
     pub client_secret: Option<MaskedSecret>,
+    /// Apple: the developer (team) id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub developer_id: Option<String>,
+    /// Apple: the service id (the client id Apple knows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
+    /// Apple: the id of the signing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// Apple: the private key (PEM text) Graph derives the client secret from; write-only like a
+    /// client secret.
+    #[serde(default, skip_serializing_if = "unwritable_secret")]
+    pub certificate_data: Option<MaskedSecret>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -157,6 +195,34 @@ impl IdentityProvider {
             identity_provider_type: Some(identity_provider_type.into()),
             client_id: Some(client_id.into()),
             client_secret: Some(MaskedSecret::new(client_secret)),
+            ..Self::default()
+        }
+    }
+
+    /// Sign in with Apple to create: the values come from Apple's developer portal.
+    pub fn apple(
+        display_name: impl Into<String>,
+        developer_id: impl Into<String>,
+        service_id: impl Into<String>,
+        key_id: impl Into<String>,
+        certificate_data: impl Into<String>,
+    ) -> Self {
+        Self {
+            odata_type: Some(APPLE_MANAGED_IDENTITY_PROVIDER.to_owned()),
+            display_name: Some(display_name.into()),
+            developer_id: Some(developer_id.into()),
+            service_id: Some(service_id.into()),
+            key_id: Some(key_id.into()),
+            certificate_data: Some(MaskedSecret::new(certificate_data)),
+            ..Self::default()
+        }
+    }
+
+    /// An empty update of a provider of type `odata_type` (Graph's documented update body names
+    /// the type); set the fields that change.
+    pub fn patch(odata_type: impl Into<String>) -> Self {
+        Self {
+            odata_type: Some(odata_type.into()),
             ..Self::default()
         }
     }
@@ -598,20 +664,10 @@ impl UserFlows {
     }
 
     /// [`Self::get`] that waits out eventual consistency right after a create: a 404 is read again
-    /// up to six times, 100 ms apart at first and doubling (about 6 s in all).
+    /// with [`AfterCreate`]'s default patience (6 reads, 100 ms apart at first and doubling). Only
+    /// for a flow this process just created; otherwise a 404 is the answer.
     pub async fn get_fresh(&self, id: &str) -> Result<UserFlow, GraphError> {
-        let mut wait = FRESH_FIRST_WAIT;
-        let mut reads = 1;
-        loop {
-            match self.get(id).await {
-                Err(error) if error.is_not_found() && reads < FRESH_READS => {
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                    reads += 1;
-                }
-                other => return other,
-            }
-        }
+        AfterCreate::default().run(|| self.get(id)).await
     }
 
     /// The flow named `display_name` (the declarative key), if any.
@@ -634,28 +690,39 @@ impl UserFlows {
                 "a user flow needs a displayName".to_owned(),
             ));
         }
-        self.client.post_json(self.url(&[]), &writable(flow)).await
+        self.client.post_json(self.url(&[]), &writable(flow)?).await
     }
 
     /// `PATCH {flow}` (row 4 → 204); `patch` carries only what changes, with every `@odata.type`.
     pub async fn update(&self, id: &str, patch: &UserFlow) -> Result<(), GraphError> {
         self.client
-            .patch_json(self.url(&[id]), &writable(patch))
+            .patch_json(self.url(&[id]), &writable(patch)?)
             .await
     }
 
-    /// Replaces the attribute collection page (row 15): Graph replaces the whole `inputs` array, so
-    /// every input the page should keep is in `inputs`, in on-page order.
+    /// Replaces the attribute collection page (row 15) with one view holding `inputs`: Graph
+    /// replaces the whole `inputs` array, so every input the page should keep is in `inputs`, in
+    /// on-page order.
     pub async fn set_page_layout(
         &self,
         id: &str,
         inputs: Vec<AttributeInput>,
     ) -> Result<(), GraphError> {
+        self.set_attribute_collection_page(id, page(inputs)).await
+    }
+
+    /// Replaces the attribute collection page (row 15) with `page` as a whole: its views in order,
+    /// each with its title, description and inputs. Whatever `page` leaves out is removed.
+    pub async fn set_attribute_collection_page(
+        &self,
+        id: &str,
+        page: AttributeCollectionPage,
+    ) -> Result<(), GraphError> {
         let mut patch = UserFlow::patch();
         patch.on_attribute_collection = Some(AttributeCollection {
             odata_type: ON_ATTRIBUTE_COLLECTION.to_owned(),
             attributes: None,
-            attribute_collection_page: Some(page(inputs)),
+            attribute_collection_page: Some(page),
             extra: Map::new(),
         });
         self.update(id, &patch).await
@@ -774,12 +841,28 @@ impl UserFlows {
     }
 }
 
-/// The body of a write: no id, no annotations or read-only navigation echoes.
-fn writable(flow: &UserFlow) -> UserFlow {
-    let mut copy = flow.clone();
-    copy.id = None;
-    copy.extra.retain(|key, _| !key.starts_with('@'));
-    copy
+/// The body of a write: no id, no annotations at any depth (`@odata.context`,
+/// `includeApplications@odata.context`, `@microsoft.graph.tips`), every `@odata.type` kept.
+fn writable(flow: &UserFlow) -> Result<Value, GraphError> {
+    let mut body = serde_json::to_value(flow)
+        .map_err(|error| GraphError::InvalidRequest(format!("user flow body: {error}")))?;
+    if let Value::Object(object) = &mut body {
+        object.remove("id");
+    }
+    strip_annotations(&mut body);
+    Ok(body)
+}
+
+/// Removes annotation keys (any key with an `@` but `@odata.type`) from `value`, at any depth.
+fn strip_annotations(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            object.retain(|key, _| key == "@odata.type" || !key.contains('@'));
+            object.values_mut().for_each(strip_annotations);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_annotations),
+        _ => {}
+    }
 }
 
 /// Operations on `/identity/userFlowAttributes`.
@@ -807,6 +890,26 @@ impl UserFlowAttributes {
     /// `GET {id}` (row 18).
     pub async fn get(&self, id: &str) -> Result<UserFlowAttribute, GraphError> {
         self.client.get_json(self.url(&[id])).await
+    }
+
+    /// [`Self::get`] for an attribute this process just created: a 404 (replication lag) is read
+    /// again with [`AfterCreate`]'s default patience.
+    pub async fn get_fresh(&self, id: &str) -> Result<UserFlowAttribute, GraphError> {
+        AfterCreate::default().run(|| self.get(id)).await
+    }
+
+    /// The attribute named `display_name` (the declarative key; built-in names compare
+    /// case-insensitively, A.4), if any.
+    pub async fn find_by_display_name(
+        &self,
+        display_name: &str,
+    ) -> Result<Option<UserFlowAttribute>, GraphError> {
+        Ok(self.list().await?.into_iter().find(|attribute| {
+            attribute
+                .display_name
+                .as_deref()
+                .is_some_and(|name| name.eq_ignore_ascii_case(display_name))
+        }))
     }
 
     /// `POST` (row 17 → 201): a custom attribute; Graph assigns `extension_{appId}_{Name}`. Only
@@ -869,7 +972,14 @@ impl IdentityProviders {
         self.client.get_json(self.url(&[id])).await
     }
 
-    /// `POST` (row 22 → 201): a social provider ([`IdentityProvider::social`]).
+    /// [`Self::get`] for a provider this process just created: a 404 (replication lag) is read
+    /// again with [`AfterCreate`]'s default patience.
+    pub async fn get_fresh(&self, id: &str) -> Result<IdentityProvider, GraphError> {
+        AfterCreate::default().run(|| self.get(id)).await
+    }
+
+    /// `POST` (row 22 → 201): a social provider ([`IdentityProvider::social`]) or Apple
+    /// ([`IdentityProvider::apple`]).
     pub async fn create(
         &self,
         provider: &IdentityProvider,
@@ -882,9 +992,20 @@ impl IdentityProviders {
         self.client.post_json(self.url(&[]), provider).await
     }
 
-    /// `PATCH {id}` (→ 204): display name, client id, client secret.
+    /// `PATCH {id}` (→ 204): display name, client id, client secret (Apple: its ids and
+    /// certificate). The body names the provider's type, as Microsoft's example does
+    /// ([`IdentityProvider::patch`]); the id and the read-only type are not sent.
     pub async fn update(&self, id: &str, patch: &IdentityProvider) -> Result<(), GraphError> {
-        self.client.patch_json(self.url(&[id]), patch).await
+        if patch.odata_type.is_none() {
+            return Err(GraphError::InvalidRequest(
+                "an identity provider update needs its @odata.type".to_owned(),
+            ));
+        }
+        let mut body = patch.clone();
+        body.id = None;
+        body.identity_provider_type = None;
+        body.extra.retain(|key, _| !key.contains('@'));
+        self.client.patch_json(self.url(&[id]), &body).await
     }
 
     /// `DELETE {id}` (→ 204).
@@ -971,6 +1092,251 @@ mod tests {
         let back = serde_json::to_value(&input).unwrap();
         assert_eq!(back["inputType"], "slider");
         assert_eq!(back["futureProperty"], 1);
+    }
+
+    /// The create answer (docs example 2, abbreviated by Microsoft: graph-api.md A.1.2).
+    const CREATE_ANSWER: &str = r##"{
+      "@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identity/authenticationEventsFlows/$entity",
+      "@odata.type": "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow",
+      "id": "1d51b447-eb52-4ec8-ae4e-0a35ebc148ea",
+      "displayName": "Woodgrove Drive User Flow",
+      "description": null,
+      "priority": 500,
+      "onAttributeCollectionStart": null,
+      "onAttributeCollectionSubmit": null,
+      "onUserCreateStart": null,
+      "conditions": { "applications": { "includeAllApplications": false } },
+      "onInteractiveAuthFlowStart": {
+        "@odata.type": "#microsoft.graph.onInteractiveAuthFlowStartExternalUsersSelfServiceSignUp",
+        "isSignUpAllowed": true
+      },
+      "onAuthenticationMethodLoadStart": {
+        "@odata.type": "#microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp"
+      },
+      "onAttributeCollection": {
+        "@odata.type": "#microsoft.graph.onAttributeCollectionExternalUsersSelfServiceSignUp",
+        "accessPackages": [],
+        "attributeCollectionPage": {
+          "customStringsFileId": null,
+          "views": [ { "title": null, "description": null, "inputs": [
+            { "attribute": "email", "label": "Email Address", "inputType": "text", "defaultValue": null,
+              "hidden": true, "editable": false, "writeToDirectory": true, "required": true,
+              "validationRegEx": "^[a-zA-Z0-9.!#$%&’'*+/=?^_`{|}~-]+@[a-zA-Z0-9-]+(?:.[a-zA-Z0-9-]+)*$",
+              "options": [] }
+          ] } ]
+        }
+      }
+    }"##;
+
+    /// A list item (graph-api.md A.1.4): nested annotations, mixed provider types, a masked secret.
+    const LIST_ITEM: &str = r##"{
+      "@odata.type": "#microsoft.graph.externalUsersSelfServiceSignUpEventsFlow",
+      "id": "0313cc37-d421-421d-857b-87804d61e33e",
+      "displayName": "Woodgrove Drive User Flow",
+      "priority": 50,
+      "conditions": { "applications": {
+        "includeAllApplications": false,
+        "includeApplications@odata.context": "https://graph.microsoft.com/v1.0/$metadata#identity/authenticationEventsFlows('0313cc37-d421-421d-857b-87804d61e33e')/microsoft.graph.externalUsersSelfServiceSignUpEventsFlow/conditions/applications/includeApplications",
+        "includeApplications": [] } },
+      "onAuthenticationMethodLoadStart": {
+        "@odata.type": "#microsoft.graph.onAuthenticationMethodLoadStartExternalUsersSelfServiceSignUp",
+        "identityProviders": [
+          { "@odata.type": "#microsoft.graph.builtInIdentityProvider", "id": "EmailPassword-OAUTH",
+            "displayName": "Email with password", "identityProviderType": "EmailPassword", "state": null },
+          { "@odata.type": "#microsoft.graph.socialIdentityProvider", "id": "Google-OAUTH",
+            "displayName": "Google", "identityProviderType": "Google",
+            "clientId": "137004260525-abc.apps.googleusercontent.com", "clientSecret": "******" }
+        ] },
+      "onUserCreateStart": {
+        "@odata.type": "#microsoft.graph.onUserCreateStartExternalUsersSelfServiceSignUp",
+        "userTypeToCreate": "member" }
+    }"##;
+
+    /// `value` without `null` members, at any depth: Graph's `null` and an absent member mean the
+    /// same to a reader, and the typed model writes neither.
+    fn without_nulls(value: &Value) -> Value {
+        match value {
+            Value::Object(object) => Value::Object(
+                object
+                    .iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.clone(), without_nulls(v)))
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+            other => other.clone(),
+        }
+    }
+
+    /// Every key of `value`, at any depth.
+    fn keys(value: &Value, into: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                for (key, value) in object {
+                    into.push(key.clone());
+                    keys(value, into);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|item| keys(item, into)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_documented_create_answer_reads_typed_and_round_trips() {
+        let flow: UserFlow = serde_json::from_str(CREATE_ANSWER).unwrap();
+        assert_eq!(
+            flow.id.as_deref(),
+            Some("1d51b447-eb52-4ec8-ae4e-0a35ebc148ea")
+        );
+        assert_eq!(flow.priority, Some(500));
+        assert_eq!(flow.sign_up_allowed(), Some(true));
+        assert!(
+            flow.identity_provider_ids().is_empty(),
+            "not echoed on create"
+        );
+        assert_eq!(
+            flow.conditions
+                .as_ref()
+                .and_then(|c| c.applications.as_ref())
+                .and_then(|a| a.include_all_applications),
+            Some(false)
+        );
+        let inputs = flow.inputs();
+        assert_eq!(inputs.len(), 1);
+        assert_eq!(inputs[0].hidden, Some(true));
+        assert_eq!(inputs[0].editable, Some(false));
+        assert_eq!(inputs[0].options, Some(Vec::new()));
+        assert!(
+            inputs[0]
+                .validation_reg_ex
+                .as_deref()
+                .unwrap()
+                .starts_with("^[a-zA-Z0-9.")
+        );
+        let collection = flow.on_attribute_collection.as_ref().unwrap();
+        assert_eq!(
+            collection.extra["accessPackages"],
+            json!([]),
+            "open properties kept"
+        );
+
+        let written = serde_json::to_value(&flow).unwrap();
+        let documented: Value = serde_json::from_str(CREATE_ANSWER).unwrap();
+        assert_eq!(without_nulls(&written), without_nulls(&documented));
+        let reread: UserFlow = serde_json::from_value(written).unwrap();
+        assert_eq!(reread, flow, "comparable after a round trip");
+    }
+
+    #[test]
+    fn the_documented_list_item_reads_typed_and_never_writes_annotations_or_the_mask() {
+        let flow: UserFlow = serde_json::from_str(LIST_ITEM).unwrap();
+        assert_eq!(flow.priority, Some(50));
+        assert_eq!(
+            flow.identity_provider_ids(),
+            ["EmailPassword-OAUTH", "Google-OAUTH"]
+        );
+        assert!(flow.application_ids().is_empty());
+        let providers = flow
+            .on_authentication_method_load_start
+            .as_ref()
+            .and_then(|start| start.identity_providers.clone())
+            .unwrap();
+        assert!(providers[0].is_built_in());
+        assert_eq!(
+            providers[1].odata_type.as_deref(),
+            Some(SOCIAL_IDENTITY_PROVIDER)
+        );
+        assert!(providers[1].client_secret.as_ref().unwrap().is_masked());
+        assert_eq!(
+            flow.on_user_create_start
+                .as_ref()
+                .and_then(|start| start.user_type_to_create.as_deref()),
+            Some("member")
+        );
+
+        // Serialised (what a plan would export): everything but the mask.
+        let written = serde_json::to_value(&flow).unwrap();
+        let mut documented: Value = serde_json::from_str(LIST_ITEM).unwrap();
+        documented["onAuthenticationMethodLoadStart"]["identityProviders"][1]
+            .as_object_mut()
+            .unwrap()
+            .remove("clientSecret");
+        assert_eq!(without_nulls(&written), without_nulls(&documented));
+
+        // As a write body: no id, no annotation at any depth, every @odata.type kept.
+        let body = writable(&flow).unwrap();
+        let mut names = Vec::new();
+        keys(&body, &mut names);
+        assert!(
+            !names.iter().any(|k| k.contains('@') && k != "@odata.type"),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|k| k == "clientSecret"), "{names:?}");
+        assert!(body.get("id").is_none());
+        assert_eq!(
+            body["onUserCreateStart"]["@odata.type"],
+            ON_USER_CREATE_START
+        );
+        assert_eq!(
+            body["conditions"]["applications"]["includeAllApplications"],
+            false
+        );
+    }
+
+    #[test]
+    fn every_configurable_input_field_round_trips() {
+        let documented = json!({
+            "attribute": "extension_6ea3bc85aec24b1c92ff4a117afb6621_Favoritecolor",
+            "label": "Favorite color",
+            "inputType": "radioSingleSelect",
+            "defaultValue": "blue",
+            "editable": true,
+            "hidden": false,
+            "required": true,
+            "writeToDirectory": true,
+            "validationRegEx": "^.*$",
+            "options": [{"label": "Blue", "value": "blue"}, {"label": "Red", "value": "red"}]
+        });
+        let input: AttributeInput = serde_json::from_value(documented.clone()).unwrap();
+        assert_eq!(input.input_type, InputType::RadioSingleSelect);
+        assert_eq!(input.options.as_ref().map(Vec::len), Some(2));
+        assert_eq!(serde_json::to_value(&input).unwrap(), documented);
+    }
+
+    #[test]
+    fn an_apple_provider_has_its_type_and_keeps_its_key_out_of_debug() {
+        let apple = IdentityProvider::apple(
+            "Sign in with Apple",
+            "UBF8T346G9",
+            "com.contoso.app",
+            "99P6D879C4",
+            "-----BEGIN PRIVATE KEY-----secret-key",
+        );
+        assert!(!format!("{apple:?}").contains("secret-key"));
+        assert_eq!(
+            serde_json::to_value(&apple).unwrap(),
+            json!({
+                "@odata.type": "#microsoft.graph.appleManagedIdentityProvider",
+                "displayName": "Sign in with Apple",
+                "developerId": "UBF8T346G9",
+                "serviceId": "com.contoso.app",
+                "keyId": "99P6D879C4",
+                "certificateData": "-----BEGIN PRIVATE KEY-----secret-key"
+            })
+        );
+        let read: IdentityProvider = serde_json::from_value(json!({
+            "@odata.type": APPLE_MANAGED_IDENTITY_PROVIDER, "id": "Apple-Managed-OIDC",
+            "developerId": "UBF8T346G9", "certificateData": "******"
+        }))
+        .unwrap();
+        assert!(read.certificate_data.as_ref().unwrap().is_masked());
+        assert!(
+            serde_json::to_value(&read)
+                .unwrap()
+                .get("certificateData")
+                .is_none()
+        );
     }
 
     #[test]

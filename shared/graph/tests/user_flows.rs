@@ -309,3 +309,212 @@ async fn the_create_answer_has_graph_s_shape_and_writes_need_the_odata_type() {
         .unwrap();
     assert_eq!(duplicate.status(), 409);
 }
+
+#[tokio::test]
+async fn a_new_attribute_a_flow_cannot_see_yet_is_linked_with_after_create() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let flows = graph.user_flows();
+    let flow = flows
+        .create(&UserFlow::new("Loyalty", ["EmailPassword-OAUTH"], true))
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    sandbox.lag_new_user_flow_attributes(2);
+    let attribute = graph
+        .user_flow_attributes()
+        .create("LoyaltyNumber", None, "int64")
+        .await
+        .unwrap()
+        .id
+        .unwrap();
+    // The lag is real: a plain call meets it.
+    let lagging = flows.add_attribute(&flow, &attribute).await.unwrap_err();
+    assert!(lagging.is_not_found(), "{lagging:?}");
+    // The wrapped call waits it out.
+    entra_graph::after_create(|| flows.add_attribute(&flow, &attribute))
+        .await
+        .unwrap();
+    assert_eq!(
+        collected(&flows, &flow).await.last().map(String::as_str),
+        Some(attribute.as_str())
+    );
+    let refs = requests_to(&sandbox, "/v1.0/identity/authenticationEventsFlows/")
+        .into_iter()
+        .filter(|request| request.path().ends_with("/attributes/$ref"))
+        .count();
+    assert_eq!(refs, 3, "one plain 404, one wrapped 404, then 204");
+    // The custom attribute is named like the users' extension properties.
+    let app = sandbox.config().extension_app_id.replace('-', "");
+    assert_eq!(attribute, format!("extension_{app}_LoyaltyNumber"));
+}
+
+#[tokio::test]
+async fn after_create_gives_up_on_an_object_that_never_shows_up() {
+    let sandbox = sandbox().await;
+    sandbox.lag_new_identity_providers(10);
+    let graph = client(&sandbox);
+    let providers = graph.identity_providers();
+    providers
+        .create(&IdentityProvider::social(
+            "Facebook",
+            "Facebook",
+            "fb-app",
+            "fb-secret",
+        ))
+        .await
+        .unwrap();
+    let patience = entra_graph::AfterCreate {
+        attempts: 3,
+        first_wait: std::time::Duration::from_millis(1),
+    };
+    let gone = patience
+        .run(|| providers.get("Facebook-OAUTH"))
+        .await
+        .unwrap_err();
+    assert!(gone.is_not_found(), "{gone:?}");
+    assert_eq!(
+        requests_to(&sandbox, "/v1.0/identity/identityProviders/Facebook-OAUTH").len(),
+        3
+    );
+    // A 404 for something that was never created is not waited on by a plain get.
+    assert!(
+        providers
+            .get("Nope-OAUTH")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert_eq!(
+        requests_to(&sandbox, "/v1.0/identity/identityProviders/Nope-OAUTH").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn unknown_properties_and_a_page_of_several_views_round_trip_through_the_tenant() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let flows = graph.user_flows();
+    let mut loyalty = AttributeInput::text("city", "City");
+    loyalty
+        .extra
+        .insert("futureInputSetting".into(), serde_json::json!("kept"));
+    let mut flow = UserFlow::new("Open type", ["EmailPassword-OAUTH"], true)
+        .with_attribute_collection(["email", "city"], vec![loyalty]);
+    flow.description = Some("A flow with properties this client does not know".into());
+    flow.extra
+        .insert("futureSetting".into(), serde_json::json!({"level": 2}));
+    let id = flows.create(&flow).await.unwrap().id.unwrap();
+    let read = flows.get_fresh(&id).await.unwrap();
+    assert_eq!(read.extra["futureSetting"], serde_json::json!({"level": 2}));
+    assert_eq!(read.inputs()[0].extra["futureInputSetting"], "kept");
+    assert_eq!(read.description, flow.description);
+
+    let page = entra_graph::AttributeCollectionPage {
+        views: vec![
+            entra_graph::AttributeCollectionView {
+                title: Some("About you".into()),
+                description: Some("Step 1 of 2".into()),
+                inputs: vec![AttributeInput::text("email", "Email Address")],
+                ..Default::default()
+            },
+            entra_graph::AttributeCollectionView {
+                title: Some("Where you live".into()),
+                inputs: vec![AttributeInput::text("city", "Your city")],
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    flows
+        .set_attribute_collection_page(&id, page.clone())
+        .await
+        .unwrap();
+    let read = flows.get(&id).await.unwrap();
+    let stored = read
+        .on_attribute_collection
+        .and_then(|collection| collection.attribute_collection_page)
+        .unwrap();
+    let titles: Vec<_> = stored.views.iter().map(|v| v.title.clone()).collect();
+    assert_eq!(
+        titles,
+        [Some("About you".into()), Some("Where you live".into())]
+    );
+    assert_eq!(stored.views[0].description.as_deref(), Some("Step 1 of 2"));
+    assert_eq!(stored.views[1].inputs[0].label, "Your city");
+    // What Graph adds (defaultValue null, options []) is all that differs from what was sent.
+    for (sent, kept) in page.views.iter().zip(&stored.views) {
+        for (sent, kept) in sent.inputs.iter().zip(&kept.inputs) {
+            let mut kept = kept.clone();
+            kept.options = None;
+            assert_eq!(&kept, sent);
+        }
+    }
+}
+
+#[tokio::test]
+async fn apple_and_a_renamed_google_keep_their_secrets() {
+    let sandbox = sandbox().await;
+    let graph = client(&sandbox);
+    let providers = graph.identity_providers();
+
+    let apple = IdentityProvider::apple(
+        "Sign in with Apple",
+        "UBF8T346G9",
+        "com.contoso.app",
+        "99P6D879C4",
+        "-----BEGIN PRIVATE KEY-----apple-key",
+    );
+    let created = providers.create(&apple).await.unwrap();
+    let id = created.id.clone().unwrap();
+    let read = providers.get_fresh(&id).await.unwrap();
+    assert_eq!(read.service_id.as_deref(), Some("com.contoso.app"));
+    assert!(read.certificate_data.as_ref().unwrap().is_masked());
+    let mut renamed = IdentityProvider::patch(entra_graph::APPLE_MANAGED_IDENTITY_PROVIDER);
+    renamed.display_name = Some("Apple".into());
+    providers.update(&id, &renamed).await.unwrap();
+    assert_eq!(
+        providers.get(&id).await.unwrap().display_name.as_deref(),
+        Some("Apple")
+    );
+    assert_eq!(
+        sandbox
+            .identity_provider_secret_property(&id, "certificateData")
+            .as_deref(),
+        Some("-----BEGIN PRIVATE KEY-----apple-key")
+    );
+
+    // A provider read, renamed and written back: the secret Google was given stays.
+    providers
+        .create(&IdentityProvider::social(
+            "Google",
+            "Google",
+            "google-client",
+            "g00gle",
+        ))
+        .await
+        .unwrap();
+    let mut google = providers.get("Google-OAUTH").await.unwrap();
+    google.display_name = Some("Sign in with Google".into());
+    providers.update("Google-OAUTH", &google).await.unwrap();
+    let read = providers.get("Google-OAUTH").await.unwrap();
+    assert_eq!(read.display_name.as_deref(), Some("Sign in with Google"));
+    assert_eq!(
+        sandbox.identity_provider_secret("Google-OAUTH").as_deref(),
+        Some("g00gle")
+    );
+    // Built-ins are listed with their type and cannot be deleted.
+    let built_in: Vec<String> = providers
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(IdentityProvider::is_built_in)
+        .filter_map(|provider| provider.id)
+        .collect();
+    assert_eq!(built_in, ["EmailPassword-OAUTH", "EmailOtpSignup-OAUTH"]);
+    let refused = providers.delete("EmailPassword-OAUTH").await.unwrap_err();
+    assert_eq!(refused.status().map(|s| s.as_u16()), Some(400));
+}

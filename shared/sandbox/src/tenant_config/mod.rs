@@ -41,14 +41,14 @@ pub struct TenantConfigState {
 }
 
 impl TenantConfigState {
-    /// Empty configuration for the tenant, with Microsoft Graph's service principal seeded (it
-    /// exists in every tenant).
-    pub fn new(_config: &SandboxConfig) -> Self {
+    /// Empty configuration for the tenant, with Microsoft Graph's service principal, the built-in
+    /// user-flow attributes and identity providers seeded (they exist in every tenant).
+    pub fn new(config: &SandboxConfig) -> Self {
         Self {
             branding: Mutex::new(branding::BrandingStore::default()),
             extensions: Mutex::new(auth_extensions::ExtensionStore::default()),
             applications: Mutex::new(applications::ApplicationStore::seeded()),
-            flows: Mutex::new(user_flows::FlowStore::default()),
+            flows: Mutex::new(user_flows::FlowStore::new(&config.extension_app_id)),
         }
     }
 }

@@ -17,13 +17,18 @@
 //!   leaving keeps the input until the page is set again (two calls, A.4); a flow keeps at least one
 //!   identity provider (400, the sandbox's code);
 //! - an application links to one flow at most (400 `Request_BadRequest`, the sandbox's choice);
-//! - custom attributes get `extension_{b2c-extensions-app}_{Name}` ids, only `string`, `boolean` and
+//! - custom attributes get `extension_{b2c-extensions-app}_{Name}` ids (the sandbox's extension app
+//!   stands in for the b2c-extensions-app, so users carry the same names), only `string`, `boolean` and
 //!   `int64` can be created, only `description` changes, built-ins cannot be deleted; duplicates are
 //!   409;
-//! - social providers' `clientSecret` is stored apart and always answered as `"******"`; built-in
-//!   providers cannot be deleted, nor a provider a flow offers;
-//! - eventual consistency on request ([`Sandbox::lag_new_flows`]): a new flow answers 404 to its
-//!   next reads.
+//! - social providers' `clientSecret` (and Apple's `certificateData`) is stored apart and always
+//!   answered as `"******"`; provider writes need the provider's `@odata.type` (the documented create
+//!   and update bodies carry it); built-in providers cannot be changed or deleted, nor a provider a
+//!   flow offers; a second provider of a kind is 409;
+//! - an object named by `$ref` that does not exist is 404, as for group members (row 46);
+//! - eventual consistency on request ([`Sandbox::lag_new_flows`],
+//!   [`Sandbox::lag_new_user_flow_attributes`], [`Sandbox::lag_new_identity_providers`]): a new
+//!   object answers 404 to the next requests that address or name it, and lists leave it out.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -71,8 +76,12 @@ const INPUT_TYPES: [&str; 4] = [
 ];
 const BUILT_IN_PROVIDER: &str = "#microsoft.graph.builtInIdentityProvider";
 const SOCIAL_PROVIDER: &str = "#microsoft.graph.socialIdentityProvider";
-/// The sandbox's b2c-extensions-app id, without dashes: custom attributes are named after it.
-pub const B2C_EXTENSIONS_APP: &str = "6ea3bc85aec24b1c92ff4a117afb6621";
+/// Apple in an external tenant (documented on the beta create page: "appleManagedIdentityProvider
+/// (external tenant only)").
+const APPLE_PROVIDER: &str = "#microsoft.graph.appleManagedIdentityProvider";
+/// The id Graph gives the Apple provider (seen only in third-party code: graph-api.md A.3,
+/// **UNCERTAIN**).
+const APPLE_PROVIDER_ID: &str = "Apple-Managed-OIDC";
 const MASKED: &str = "******";
 
 /// The built-in attributes: id and display name.
@@ -100,6 +109,15 @@ struct Flow {
     lagging: u32,
 }
 
+/// How many requests a newly created object of each kind answers 404 to (eventual consistency,
+/// graph-api.md (c) rows 20-21); 0 = readable at once, the default.
+#[derive(Debug, Clone, Copy, Default)]
+struct Lag {
+    flows: u32,
+    attributes: u32,
+    providers: u32,
+}
+
 /// Flows, attributes and identity providers of the tenant.
 #[derive(Debug)]
 pub struct FlowStore {
@@ -108,11 +126,23 @@ pub struct FlowStore {
     /// Social providers' secrets by provider id: kept, never served.
     secrets: BTreeMap<String, String>,
     flows: Vec<Flow>,
-    lag: u32,
+    /// The b2c-extensions-app's client id without dashes: custom attributes are
+    /// `extension_{it}_{Name}`, the same names user objects carry (graph-api.md A.5, A.8).
+    extension_app: String,
+    lag: Lag,
+    /// Requests still to answer 404, by [`lag_key`] of a new attribute or provider.
+    lagging: BTreeMap<String, u32>,
 }
 
-impl Default for FlowStore {
-    fn default() -> Self {
+/// The key of an attribute (ids compare case-insensitively, A.4) or provider in `lagging`.
+fn lag_key(kind: &str, id: &str) -> String {
+    format!("{kind}:{}", id.to_ascii_lowercase())
+}
+
+impl FlowStore {
+    /// The built-in attributes and identity providers every external tenant has; custom
+    /// attributes will be named after `extension_app_id` (the tenant's b2c-extensions-app).
+    pub fn new(extension_app_id: &str) -> Self {
         let attributes = BUILT_IN_ATTRIBUTES
             .iter()
             .map(|(id, name)| {
@@ -153,7 +183,9 @@ impl Default for FlowStore {
             providers,
             secrets: BTreeMap::new(),
             flows: Vec::new(),
-            lag: 0,
+            extension_app: extension_app_id.replace('-', ""),
+            lag: Lag::default(),
+            lagging: BTreeMap::new(),
         }
     }
 }
@@ -166,6 +198,77 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 impl FlowStore {
+    /// Counts one request against the lag of `key`: whether the object must still look absent.
+    fn still_lagging(&mut self, key: &str) -> bool {
+        match self.lagging.get_mut(key) {
+            Some(left) if *left > 0 => {
+                *left -= 1;
+                true
+            }
+            Some(_) => {
+                self.lagging.remove(key);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a new attribute or provider is still unseen, without counting a request (lists).
+    fn hidden(&self, key: &str) -> bool {
+        self.lagging.get(key).is_some_and(|left| *left > 0)
+    }
+
+    /// The attribute a request addresses: 404 if unknown or not readable yet.
+    fn addressed_attribute(&mut self, id: &str) -> Result<usize, GraphFailure> {
+        let at = self
+            .attributes
+            .iter()
+            .position(|a| text(a, "id").is_some_and(|known| known.eq_ignore_ascii_case(id)))
+            .ok_or_else(|| not_found(id))?;
+        if self.still_lagging(&lag_key("attribute", id)) {
+            return Err(not_found(id));
+        }
+        Ok(at)
+    }
+
+    /// The provider a request addresses: 404 if unknown or not readable yet.
+    fn addressed_provider(&mut self, id: &str) -> Result<usize, GraphFailure> {
+        let at = self
+            .providers
+            .iter()
+            .position(|p| text(p, "id") == Some(id))
+            .ok_or_else(|| not_found(id))?;
+        if self.still_lagging(&lag_key("provider", id)) {
+            return Err(not_found(id));
+        }
+        Ok(at)
+    }
+
+    /// The id of an attribute a flow body names: 400 if unknown (a bad body), 404 while a new one
+    /// is not readable yet (so a client retrying what it just created gets there).
+    fn named_attribute(&mut self, id: &str) -> Result<String, GraphFailure> {
+        let known = self
+            .attribute_id(id)
+            .ok_or_else(|| invalid(format!("'{id}' in attributes does not exist.")))?;
+        if self.still_lagging(&lag_key("attribute", &known)) {
+            return Err(not_found(id));
+        }
+        Ok(known)
+    }
+
+    /// The id of a provider a flow body names, as [`Self::named_attribute`].
+    fn named_provider(&mut self, id: &str) -> Result<String, GraphFailure> {
+        if self.provider(id).is_none() {
+            return Err(invalid(format!(
+                "'{id}' in identityProviders does not exist."
+            )));
+        }
+        if self.still_lagging(&lag_key("provider", id)) {
+            return Err(not_found(id));
+        }
+        Ok(id.to_owned())
+    }
+
     fn attribute_id(&self, id: &str) -> Option<String> {
         self.attributes
             .iter()
@@ -223,9 +326,11 @@ impl FlowStore {
                 "includeApplications": flow.applications.iter().map(|app| json!({"appId": app})).collect::<Vec<_>>(),
             }}),
         );
-        object
-            .entry("onUserCreateStart")
-            .or_insert_with(|| json!({"@odata.type": HANDLERS[3].1, "userTypeToCreate": "member"}));
+        // The create answer says `null`; reads show the default (A.1.2 quirks).
+        let user_create = object.entry("onUserCreateStart").or_insert(Value::Null);
+        if user_create.is_null() {
+            *user_create = json!({"@odata.type": HANDLERS[3].1, "userTypeToCreate": "member"});
+        }
         object
     }
 }
@@ -300,11 +405,12 @@ fn normalise_input(input: &mut Value) -> Result<(), GraphFailure> {
     Ok(())
 }
 
-/// The ids a navigation collection in a body names, checked against what exists.
+/// The ids a navigation collection in a body names, each resolved by `resolve` (400 if unknown,
+/// 404 while not readable yet).
 fn named_ids(
     handler: Option<&Value>,
     collection: &str,
-    exists: impl Fn(&str) -> Option<String>,
+    mut resolve: impl FnMut(&str) -> Result<String, GraphFailure>,
 ) -> Result<Option<Vec<String>>, GraphFailure> {
     let Some(items) = handler
         .and_then(|h| h.get(collection))
@@ -314,10 +420,7 @@ fn named_ids(
     };
     items
         .iter()
-        .map(|item| {
-            let id = item.get("id").and_then(Value::as_str).unwrap_or_default();
-            exists(id).ok_or_else(|| invalid(format!("'{id}' in {collection} does not exist.")))
-        })
+        .map(|item| resolve(item.get("id").and_then(Value::as_str).unwrap_or_default()))
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
@@ -431,11 +534,11 @@ async fn create_flow(
     let providers = named_ids(
         object.get("onAuthenticationMethodLoadStart"),
         "identityProviders",
-        |id| store.provider(id).map(|_| id.to_owned()),
+        |id| store.named_provider(id),
     )?
     .unwrap_or_default();
     let attributes = named_ids(object.get("onAttributeCollection"), "attributes", |id| {
-        store.attribute_id(id)
+        store.named_attribute(id)
     })?
     .unwrap_or_default();
     let applications: Vec<String> = object
@@ -477,7 +580,7 @@ async fn create_flow(
         object.entry(property).or_insert(Value::Null);
     }
     let answer = object.clone();
-    let lagging = store.lag;
+    let lagging = store.lag.flows;
     store.flows.push(Flow {
         object,
         providers,
@@ -531,7 +634,7 @@ async fn update_flow(
     }
     check_handlers(&mut patch)?;
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     if let Some(name) = text(&patch, "displayName")
         && store
             .flows
@@ -546,13 +649,13 @@ async fn update_flow(
     let providers = named_ids(
         patch.get("onAuthenticationMethodLoadStart"),
         "identityProviders",
-        |p| store.provider(p).map(|_| p.to_owned()),
+        |p| store.named_provider(p),
     )?;
     if providers.as_ref().is_some_and(Vec::is_empty) {
         return Err(invalid("A user flow needs at least one identity provider."));
     }
     let attributes = named_ids(patch.get("onAttributeCollection"), "attributes", |a| {
-        store.attribute_id(a)
+        store.named_attribute(a)
     })?;
     patch.remove("onAuthenticationMethodLoadStart");
     patch.remove("conditions");
@@ -591,7 +694,7 @@ async fn delete_flow(
     Path(id): Path<String>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     store.flows.remove(index);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -601,8 +704,8 @@ async fn list_apps(
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let mut store = lock(&state.tenant_config.flows);
+    let index = readable(&mut store, &id)?;
     let items = store.flows[index]
         .applications
         .iter()
@@ -631,7 +734,7 @@ async fn link_app(
         .ok_or_else(|| invalid("appId is required."))?
         .to_owned();
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     if store
         .flows
         .iter()
@@ -661,7 +764,7 @@ async fn unlink_app(
     Path((id, app)): Path<(String, String)>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     let apps = &mut store.flows[index].applications;
     let at = apps
         .iter()
@@ -676,8 +779,8 @@ async fn list_flow_providers(
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let mut store = lock(&state.tenant_config.flows);
+    let index = readable(&mut store, &id)?;
     let items = store.flows[index]
         .providers
         .iter()
@@ -698,12 +801,9 @@ async fn add_flow_provider(
 ) -> Reply {
     let provider = referenced(&body)?;
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
-    if store.provider(&provider).is_none() {
-        return Err(invalid(format!(
-            "Identity provider '{provider}' does not exist."
-        )));
-    }
+    let index = readable(&mut store, &id)?;
+    // An unknown object named by `$ref` is a 404, as for group members (graph-api.md row 46).
+    store.addressed_provider(&provider)?;
     let providers = &mut store.flows[index].providers;
     if !providers.contains(&provider) {
         providers.push(provider);
@@ -717,7 +817,7 @@ async fn remove_flow_provider(
     Path((id, provider)): Path<(String, String)>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     let providers = &mut store.flows[index].providers;
     let at = providers
         .iter()
@@ -735,8 +835,8 @@ async fn list_flow_attributes(
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let mut store = lock(&state.tenant_config.flows);
+    let index = readable(&mut store, &id)?;
     let items = store.flows[index]
         .attributes
         .iter()
@@ -757,10 +857,11 @@ async fn add_flow_attribute(
 ) -> Reply {
     let wanted = referenced(&body)?;
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
-    let attribute = store
-        .attribute_id(&wanted)
-        .ok_or_else(|| invalid(format!("Attribute '{wanted}' does not exist.")))?;
+    let index = readable(&mut store, &id)?;
+    let at = store.addressed_attribute(&wanted)?;
+    let attribute = text(&store.attributes[at], "id")
+        .unwrap_or(&wanted)
+        .to_owned();
     let label = store
         .attribute(&attribute)
         .and_then(|a| text(a, "displayName"))
@@ -809,7 +910,7 @@ async fn remove_flow_attribute(
     Path((id, attribute)): Path<(String, String)>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let index = store.flow_index(&id).ok_or_else(|| not_found(&id))?;
+    let index = readable(&mut store, &id)?;
     let attributes = &mut store.flows[index].attributes;
     let at = attributes
         .iter()
@@ -820,9 +921,11 @@ async fn remove_flow_attribute(
 }
 
 async fn list_attributes(_caller: Caller, State(state): State<Arc<SandboxState>>) -> Reply {
-    let items = lock(&state.tenant_config.flows)
+    let store = lock(&state.tenant_config.flows);
+    let items = store
         .attributes
         .iter()
+        .filter(|a| !store.hidden(&lag_key("attribute", text(a, "id").unwrap_or_default())))
         .cloned()
         .map(Value::Object)
         .collect();
@@ -857,7 +960,7 @@ async fn create_attribute(
             "An attribute named '{name}' already exists."
         )));
     }
-    let id = format!("extension_{B2C_EXTENSIONS_APP}_{name}");
+    let id = format!("extension_{}_{name}", store.extension_app);
     let created = object(json!({
         "id": id,
         "displayName": name,
@@ -866,6 +969,10 @@ async fn create_attribute(
         "dataType": data_type,
     }));
     store.attributes.push(created.clone());
+    if store.lag.attributes > 0 {
+        let lag = store.lag.attributes;
+        store.lagging.insert(lag_key("attribute", &id), lag);
+    }
     let mut response = (
         StatusCode::CREATED,
         axum::Json(with_context(
@@ -885,10 +992,9 @@ async fn get_attribute(
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let attribute = lock(&state.tenant_config.flows)
-        .attribute(&id)
-        .cloned()
-        .ok_or_else(|| not_found(&id))?;
+    let mut store = lock(&state.tenant_config.flows);
+    let at = store.addressed_attribute(&id)?;
+    let attribute = store.attributes[at].clone();
     let context = context(&state, "identity/userFlowAttributes/$entity");
     Ok(axum::Json(with_context(attribute, context)).into_response())
 }
@@ -906,12 +1012,8 @@ async fn update_attribute(
         )));
     }
     let mut store = lock(&state.tenant_config.flows);
-    let attribute = store
-        .attributes
-        .iter_mut()
-        .find(|a| text(a, "id").is_some_and(|known| known.eq_ignore_ascii_case(&id)))
-        .ok_or_else(|| not_found(&id))?;
-    merge(attribute, patch);
+    let at = store.addressed_attribute(&id)?;
+    merge(&mut store.attributes[at], patch);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -921,11 +1023,7 @@ async fn delete_attribute(
     Path(id): Path<String>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let at = store
-        .attributes
-        .iter()
-        .position(|a| text(a, "id").is_some_and(|known| known.eq_ignore_ascii_case(&id)))
-        .ok_or_else(|| not_found(&id))?;
+    let at = store.addressed_attribute(&id)?;
     if text(&store.attributes[at], "userFlowAttributeType") != Some("custom") {
         return Err(invalid(format!(
             "Built-in attribute '{id}' cannot be deleted."
@@ -935,18 +1033,78 @@ async fn delete_attribute(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// A provider as served: the secret masked.
+/// The write-only properties of each provider type: kept apart, answered as `"******"`.
+const SECRET_PROPERTIES: [&str; 2] = ["clientSecret", "certificateData"];
+
+/// A provider as served: its secrets masked.
 fn masked(mut provider: Map<String, Value>) -> Value {
-    if provider.contains_key("clientSecret") {
-        provider.insert("clientSecret".into(), json!(MASKED));
+    for property in SECRET_PROPERTIES {
+        if provider.contains_key(property) {
+            provider.insert(property.into(), json!(MASKED));
+        }
     }
     Value::Object(provider)
 }
 
+/// What a provider type needs on create and accepts on update: its `@odata.type`, the properties
+/// a create must carry, and every property a `PATCH` may change.
+struct ProviderShape {
+    odata_type: &'static str,
+    required: &'static [&'static str],
+    updatable: &'static [&'static str],
+}
+
+const SOCIAL_SHAPE: ProviderShape = ProviderShape {
+    odata_type: SOCIAL_PROVIDER,
+    required: &["clientId", "clientSecret"],
+    updatable: &["displayName", "clientId", "clientSecret"],
+};
+const APPLE_SHAPE: ProviderShape = ProviderShape {
+    odata_type: APPLE_PROVIDER,
+    required: &["developerId", "serviceId", "keyId", "certificateData"],
+    updatable: &[
+        "displayName",
+        "developerId",
+        "serviceId",
+        "keyId",
+        "certificateData",
+    ],
+};
+
+fn shape_of(odata_type: Option<&str>) -> Option<&'static ProviderShape> {
+    [&SOCIAL_SHAPE, &APPLE_SHAPE]
+        .into_iter()
+        .find(|shape| Some(shape.odata_type) == odata_type)
+}
+
+/// Moves the secrets out of `body` into the store, leaving the mask in their place.
+fn keep_secrets(store: &mut FlowStore, id: &str, body: &mut Map<String, Value>) {
+    for property in SECRET_PROPERTIES {
+        if let Some(secret) = body.get(property).and_then(Value::as_str) {
+            store
+                .secrets
+                .insert(secret_key(id, property), secret.to_owned());
+            body.insert(property.into(), json!(MASKED));
+        }
+    }
+}
+
+/// Where a provider's secret property is kept: the client secret under the bare id (what
+/// [`Sandbox::identity_provider_secret`] reads), others under `{id}/{property}`.
+fn secret_key(id: &str, property: &str) -> String {
+    if property == "clientSecret" {
+        id.to_owned()
+    } else {
+        format!("{id}/{property}")
+    }
+}
+
 async fn list_providers(_caller: Caller, State(state): State<Arc<SandboxState>>) -> Reply {
-    let items = lock(&state.tenant_config.flows)
+    let store = lock(&state.tenant_config.flows);
+    let items = store
         .providers
         .iter()
+        .filter(|p| !store.hidden(&lag_key("provider", text(p, "id").unwrap_or_default())))
         .cloned()
         .map(masked)
         .collect();
@@ -959,25 +1117,35 @@ async fn create_provider(
     body: Bytes,
 ) -> Reply {
     let mut body = json_object(&body)?;
-    if text(&body, "@odata.type") != Some(SOCIAL_PROVIDER) {
-        return Err(invalid(format!(
-            "Only social identity providers can be created here ('@odata.type': '{SOCIAL_PROVIDER}')."
-        )));
-    }
-    let kind = match text(&body, "identityProviderType") {
-        Some(kind) if kind.eq_ignore_ascii_case("google") => "Google",
-        Some(kind) if kind.eq_ignore_ascii_case("facebook") => "Facebook",
-        other => {
-            return Err(invalid(format!(
-                "identityProviderType {other:?} is not supported; use Google or Facebook."
-            )));
-        }
+    body.remove("@odata.context");
+    let shape = shape_of(text(&body, "@odata.type")).ok_or_else(|| {
+        invalid(format!(
+            "An identity provider needs '@odata.type': '{SOCIAL_PROVIDER}' (Google, Facebook) or '{APPLE_PROVIDER}' (Apple)."
+        ))
+    })?;
+    let id = if shape.odata_type == APPLE_PROVIDER {
+        body.insert("identityProviderType".into(), json!("Apple"));
+        APPLE_PROVIDER_ID.to_owned()
+    } else {
+        let kind = match text(&body, "identityProviderType") {
+            Some(kind) if kind.eq_ignore_ascii_case("google") => "Google",
+            Some(kind) if kind.eq_ignore_ascii_case("facebook") => "Facebook",
+            other => {
+                return Err(invalid(format!(
+                    "identityProviderType {other:?} is not supported; use Google or Facebook."
+                )));
+            }
+        };
+        body.insert("identityProviderType".into(), json!(kind));
+        format!("{kind}-OAUTH")
     };
-    let secret = text(&body, "clientSecret").unwrap_or_default().to_owned();
-    if text(&body, "clientId").is_none_or(str::is_empty) || secret.is_empty() {
-        return Err(invalid("clientId and clientSecret are required."));
+    if let Some(missing) = shape
+        .required
+        .iter()
+        .find(|property| text(&body, property).is_none_or(str::is_empty))
+    {
+        return Err(invalid(format!("{missing} is required.")));
     }
-    let id = format!("{kind}-OAUTH");
     let mut store = lock(&state.tenant_config.flows);
     if store.provider(&id).is_some() {
         return Err(conflict(format!(
@@ -985,10 +1153,11 @@ async fn create_provider(
         )));
     }
     body.insert("id".into(), json!(id));
-    body.insert("identityProviderType".into(), json!(kind));
-    body.insert("clientSecret".into(), json!(MASKED));
-    body.remove("@odata.context");
-    store.secrets.insert(id, secret);
+    keep_secrets(&mut store, &id, &mut body);
+    if store.lag.providers > 0 {
+        let lag = store.lag.providers;
+        store.lagging.insert(lag_key("provider", &id), lag);
+    }
     store.providers.push(body.clone());
     let context = context(&state, "identity/identityProviders/$entity");
     Ok((StatusCode::CREATED, axum::Json(with_context(body, context))).into_response())
@@ -999,11 +1168,11 @@ async fn get_provider(
     State(state): State<Arc<SandboxState>>,
     Path(id): Path<String>,
 ) -> Reply {
-    let provider = lock(&state.tenant_config.flows)
-        .provider(&id)
-        .cloned()
-        .ok_or_else(|| not_found(&id))?;
-    Ok(axum::Json(masked(provider)).into_response())
+    let mut store = lock(&state.tenant_config.flows);
+    let at = store.addressed_provider(&id)?;
+    let provider = store.providers[at].clone();
+    let context = context(&state, "identity/identityProviders/$entity");
+    Ok(axum::Json(with_context(object(masked(provider)), context)).into_response())
 }
 
 async fn update_provider(
@@ -1014,31 +1183,33 @@ async fn update_provider(
 ) -> Reply {
     let mut patch = json_object(&body)?;
     patch.remove("id");
-    patch.remove("@odata.type");
-    if let Some(key) = patch
-        .keys()
-        .find(|key| !["displayName", "clientId", "clientSecret"].contains(&key.as_str()))
-    {
-        return Err(invalid(format!("'{key}' cannot be updated.")));
-    }
+    patch.remove("@odata.context");
     let mut store = lock(&state.tenant_config.flows);
-    if let Some(secret) = patch
-        .remove("clientSecret")
-        .and_then(|s| s.as_str().map(str::to_owned))
-    {
-        store.secrets.insert(id.clone(), secret);
-    }
-    let provider = store
-        .providers
-        .iter_mut()
-        .find(|p| text(p, "id") == Some(id.as_str()))
-        .ok_or_else(|| not_found(&id))?;
-    if text(provider, "@odata.type") == Some(BUILT_IN_PROVIDER) {
+    let at = store.addressed_provider(&id)?;
+    let stored_type = text(&store.providers[at], "@odata.type").map(str::to_owned);
+    if stored_type.as_deref() == Some(BUILT_IN_PROVIDER) {
         return Err(invalid(format!(
             "Built-in identity provider '{id}' cannot be updated."
         )));
     }
-    merge(provider, patch);
+    // The documented update body names the provider's type (identityproviderbase-update).
+    let shape =
+        shape_of(stored_type.as_deref()).ok_or_else(|| invalid("Unknown provider type."))?;
+    if text(&patch, "@odata.type") != Some(shape.odata_type) {
+        return Err(invalid(format!(
+            "The update needs '@odata.type': '{}'.",
+            shape.odata_type
+        )));
+    }
+    patch.remove("@odata.type");
+    if let Some(key) = patch
+        .keys()
+        .find(|key| !shape.updatable.contains(&key.as_str()))
+    {
+        return Err(invalid(format!("'{key}' cannot be updated.")));
+    }
+    keep_secrets(&mut store, &id, &mut patch);
+    merge(&mut store.providers[at], patch);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1048,11 +1219,7 @@ async fn delete_provider(
     Path(id): Path<String>,
 ) -> Reply {
     let mut store = lock(&state.tenant_config.flows);
-    let at = store
-        .providers
-        .iter()
-        .position(|p| text(p, "id") == Some(id.as_str()))
-        .ok_or_else(|| not_found(&id))?;
+    let at = store.addressed_provider(&id)?;
     if text(&store.providers[at], "@odata.type") == Some(BUILT_IN_PROVIDER) {
         return Err(invalid(format!(
             "Built-in identity provider '{id}' cannot be deleted."
@@ -1064,7 +1231,10 @@ async fn delete_provider(
         )));
     }
     store.providers.remove(at);
-    store.secrets.remove(&id);
+    let prefix = format!("{id}/");
+    store
+        .secrets
+        .retain(|key, _| key != &id && !key.starts_with(&prefix));
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -1106,8 +1276,30 @@ impl Sandbox {
             .cloned()
     }
 
-    /// Eventual consistency: every flow created from now on answers 404 to its next `reads` reads.
+    /// Eventual consistency: every flow created from now on answers 404 to its next `reads`
+    /// requests (reads, updates, `$ref` and links alike) and is left out of lists until then.
     pub fn lag_new_flows(&self, reads: u32) {
-        lock(&self.state().tenant_config.flows).lag = reads;
+        lock(&self.state().tenant_config.flows).lag.flows = reads;
+    }
+
+    /// Eventual consistency: every custom attribute created from now on answers 404 to its next
+    /// `reads` requests that address or name it (its own URL, a flow's `$ref`, a flow body).
+    pub fn lag_new_user_flow_attributes(&self, reads: u32) {
+        lock(&self.state().tenant_config.flows).lag.attributes = reads;
+    }
+
+    /// Eventual consistency: every identity provider created from now on answers 404 to its next
+    /// `reads` requests that address or name it.
+    pub fn lag_new_identity_providers(&self, reads: u32) {
+        lock(&self.state().tenant_config.flows).lag.providers = reads;
+    }
+
+    /// A secret property other than `clientSecret` a provider was given (Apple's
+    /// `certificateData`), for tests.
+    pub fn identity_provider_secret_property(&self, id: &str, property: &str) -> Option<String> {
+        lock(&self.state().tenant_config.flows)
+            .secrets
+            .get(&secret_key(id, property))
+            .cloned()
     }
 }
